@@ -1,0 +1,70 @@
+"""Drive the ``govflow`` CLI as a user would: real SQLite files, a simulated clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflows.cli import main
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Cli:
+    """Runs ``govflow`` in-process (fast) or as a real process (``spawn``)."""
+
+    def __init__(self, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.folder = folder
+        self.db = f"sqlite:///{folder / 'govflow.db'}"
+        self._capsys = capsys
+
+    def __call__(self, *args: str, now: str | None = None) -> Result:
+        argv = ["--db", self.db, *args]
+        if now:
+            argv = ["--now", now, *argv]
+        self._capsys.readouterr()
+        try:
+            code = main(argv)
+        except SystemExit as stop:  # argparse usage errors
+            code = int(stop.code or 0)
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def spawn(self, *args: str, now: str | None = None) -> subprocess.Popen[str]:
+        argv = [sys.executable, "-m", "workflows.cli", "--db", self.db, *args]
+        if now:
+            argv[3:3] = ["--now", now]
+        return subprocess.Popen(argv, cwd=self.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    for name in list(os.environ):
+        if name.startswith("GOVFLOW_") and not name.startswith("GOVFLOW_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    runner = Cli(tmp_path, capsys)
+    assert runner("init").code == 0
+    return runner
+
+
+@pytest.fixture
+def lis_started(cli: Cli) -> Cli:
+    result = cli("start", "selep-lis-2019", "--instance", "selep-lis", now="2019-06-03T09:00")
+    assert result.code == 0, result.err
+    return cli

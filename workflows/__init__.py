@@ -1,0 +1,1 @@
+"""The application: definitions, the event store, use cases, configuration and the CLI."""

@@ -1,0 +1,222 @@
+"""Engines and migrations for the event store: SQLite by default, PostgreSQL for shared use.
+
+SQLite is made safe for several writer processes the only way that loses nothing:
+WAL, a ``busy_timeout``, and write transactions that start with ``BEGIN IMMEDIATE``
+(the write lock is taken up front, so a read-then-write transaction cannot be
+overtaken between its read and its write). pysqlite's own transaction handling is
+switched off and this module emits ``BEGIN`` itself. Read transactions use a plain
+``BEGIN``, because an idle ``BEGIN IMMEDIATE`` would block every other writer.
+
+Use :func:`write_transaction` for anything that writes and :func:`read_connection`
+for reads; both work unchanged on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.pool import StaticPool
+
+from workflows.errors import StoreError
+
+MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
+# Execution option read by the SQLite ``begin`` hook; ignored by other databases.
+_BEGIN_OPTION: Final = "govflow_sqlite_begin"
+# Any constant: serialises concurrent ``migrate`` calls on one PostgreSQL database.
+_MIGRATION_LOCK_ID: Final = 0x60F10
+
+
+def make_engine(url: str, *, pool_size: int | None = None, statement_timeout_ms: int | None = None) -> Engine:
+    """An engine for ``sqlite:///PATH`` or ``postgresql+psycopg://…``; connects lazily.
+
+    Raises :class:`StoreError` for a URL that is malformed or names another database.
+    """
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, pool_size)
+    if backend == "postgresql":
+        return _postgresql_engine(parsed, pool_size, statement_timeout_ms)
+    raise StoreError(f"unsupported database {safe_url(parsed)}: use sqlite:///PATH or postgresql+psycopg://HOST/NAME")
+
+
+def safe_url(url: URL | Engine | str) -> str:
+    """The URL as text with any password masked, fit for messages and logs."""
+    if isinstance(url, Engine):
+        url = url.url
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return "<malformed database URL>"
+    return url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a write transaction, committed on success, rolled back on error.
+
+    On SQLite it starts with ``BEGIN IMMEDIATE``: it waits (up to the busy timeout) for
+    other writers instead of failing later with "database is locked".
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        with connection.begin():
+            yield connection
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads: one (deferred) transaction, rolled back when done."""
+    with engine.connect() as connection:
+        yield connection
+
+
+def store_error(engine: Engine | URL, error: DBAPIError, doing: str) -> StoreError:
+    """Translate a driver error into a one-line :class:`StoreError` (no SQL, no password)."""
+    reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else type(error.orig).__name__
+    lowered = reason.lower()
+    if "locked" in lowered or "busy" in lowered:
+        hint = "; another process holds it, retry"
+    elif "readonly" in lowered or "read-only" in lowered:
+        hint = "; check the file's permissions"
+    elif "disk" in lowered and ("full" in lowered or "i/o" in lowered):
+        hint = "; free some disk space"
+    else:
+        hint = ""
+    return StoreError(f"cannot {doing} in database {safe_url(engine)}: {reason}{hint}")
+
+
+def migrate(url_or_engine: str | Engine) -> None:
+    """Bring the database to the newest schema (``alembic upgrade head``); a no-op when current.
+
+    Safe to run from several processes at once: the upgrade runs in one transaction that
+    holds the write lock (SQLite) or an advisory lock (PostgreSQL).
+    """
+    _run_alembic(url_or_engine, "upgrade", "head")
+
+
+def downgrade(url_or_engine: str | Engine, revision: str = "base") -> None:
+    """Take the schema back to ``revision`` (``base``: no tables). For tests and operators."""
+    _run_alembic(url_or_engine, "downgrade", revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None when it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with read_connection(engine) as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except DBAPIError as error:
+        raise store_error(engine, error, "read the schema revision") from error
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    if head is None:
+        raise StoreError(f"no migrations found in {MIGRATIONS}")
+    return head
+
+
+def _run_alembic(url_or_engine: str | Engine, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    owned = isinstance(url_or_engine, str)
+    if isinstance(url_or_engine, str):
+        _create_sqlite_folder(_parse(url_or_engine))
+        engine = make_engine(url_or_engine)
+    else:
+        engine = url_or_engine
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with write_transaction(engine) as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            config.attributes["connection"] = connection
+            if action == "upgrade":
+                command.upgrade(config, revision)
+            else:
+                command.downgrade(config, revision)
+    except DBAPIError as error:
+        raise store_error(engine, error, f"migrate ({action} to {revision})") from error
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise StoreError("malformed database URL: expected sqlite:///PATH or postgresql+psycopg://…") from None
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def _create_sqlite_folder(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and not _is_memory(url) and url.database:
+        folder = Path(url.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create the folder {folder} for the database: {error.strerror}") from None
+
+
+def _sqlite_engine(url: URL, pool_size: int | None) -> Engine:
+    options: dict[str, Any] = {}
+    if _is_memory(url):
+        # One shared connection, or every checkout would see its own empty database.
+        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif pool_size is not None:
+        options["pool_size"] = pool_size
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite (it would BEGIN lazily, and only
+        # before DML); the ``begin`` hook below emits BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching to WAL itself needs a moment of exclusive access.
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+    return engine
+
+
+def _postgresql_engine(url: URL, pool_size: int | None, statement_timeout_ms: int | None) -> Engine:
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if pool_size is not None:
+        options["pool_size"] = pool_size
+    if statement_timeout_ms is not None:
+        # Keep any server options the URL already carries (e.g. a search_path).
+        server_options = [url.query.get("options"), f"-c statement_timeout={int(statement_timeout_ms)}"]
+        options["connect_args"] = {"options": " ".join(str(o) for o in server_options if o)}
+    try:
+        return create_engine(url, **options)
+    except ModuleNotFoundError as error:
+        raise StoreError(f"cannot use {safe_url(url)}: the driver is not installed ({error.name})") from None

@@ -1,0 +1,1 @@
+"""The event store: the port (``base``) and its adapters, named by technology."""

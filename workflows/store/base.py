@@ -1,0 +1,104 @@
+"""The event store port: an append-only, hash-chained log of streams.
+
+One stream per workflow instance; every event has a stream ``version`` (1, 2, 3 …
+without gaps) and a global ``position`` (1, 2, 3 … without gaps, in commit order).
+Each event's ``hash`` chains it to the previous event of its stream (see
+``governance.chain``).
+
+Contract every adapter honours (the contract tests in
+``tests/integration/test_event_store_contract.py`` run against each):
+
+- ``append`` writes all of its events or none, in one transaction. It raises
+  :class:`~workflows.errors.ConcurrencyConflict` when the stream's version is not
+  ``expected_version`` (``0`` means: the stream must not exist yet).
+- With a ``command``, the key is stored in the same transaction. A key seen before
+  with the same request returns the stored :class:`CommandRecord` without writing
+  anything; with another request it raises
+  :class:`~workflows.errors.CommandKeyReused`.
+- Events are never updated or deleted; the database itself refuses it.
+- ``definitions`` are stored by content hash, insert-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from governance.events import NewEvent, RecordedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSummary:
+    """The cached projection of one stream, kept in step with ``append``."""
+
+    stream_id: str
+    version: int
+    definition_id: str
+    definition_hash: str
+    phase: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """An idempotency key and what the command answered the first time."""
+
+    key: str
+    stream_id: str
+    request_hash: str
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRequest:
+    """Everything ``append`` needs besides the events themselves."""
+
+    stream_id: str
+    expected_version: int
+    actor: str
+    definition_hash: str
+    recorded_at: datetime
+    phase: str
+    """The stream's phase after these events, for the ``streams`` projection."""
+    definition_id: str = ""
+    meta: dict[str, Any] | None = None
+    command: CommandRecord | None = None
+
+
+class EventStore(Protocol):
+    """The port. Implementations: ``SqlEventStore`` (SQLite, PostgreSQL)."""
+
+    def append(self, request: AppendRequest, events: Sequence[NewEvent]) -> list[RecordedEvent]:
+        """Append ``events`` atomically after ``request.expected_version``; see the module contract."""
+        ...
+
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """All events of a stream in version order; empty if it does not exist."""
+        ...
+
+    def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:
+        """Every event in global position order, streamed in batches (constant memory)."""
+        ...
+
+    def stream(self, stream_id: str) -> StreamSummary | None:
+        """The projection row of one stream, or None."""
+        ...
+
+    def streams(self) -> list[StreamSummary]:
+        """Every stream's projection row, ordered by stream id."""
+        ...
+
+    def find_command(self, key: str) -> CommandRecord | None:
+        """The command stored under an idempotency key, or None."""
+        ...
+
+    def save_definition(self, definition_hash: str, definition_id: str, version: str, content: str) -> None:
+        """Store a definition's source by content hash (no-op when already there)."""
+        ...
+
+    def load_definition(self, definition_hash: str) -> str | None:
+        """The source text stored under a content hash, or None."""
+        ...

@@ -1,0 +1,290 @@
+"""The event store over SQLAlchemy Core: SQLite by default, PostgreSQL for shared use.
+
+An append is one write transaction (``BEGIN IMMEDIATE`` on SQLite): check the command
+key, move the stream's head in ``streams`` from the expected version (the optimistic
+concurrency check), read the previous event's hash, allocate global positions from
+``log_head``, insert the events with one ``executemany``, store the command key, commit.
+The global lock on ``log_head`` is taken last, so it is held only for the inserts.
+Driver errors are translated here: a lost race becomes ``ConcurrencyConflict``,
+anything else ``StoreError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import BigInteger, Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, parse_timestamp
+from governance.events import NewEvent, RecordedEvent
+from workflows.database import read_connection, store_error, write_transaction
+from workflows.errors import CommandKeyReused, ConcurrencyConflict, StoreError
+from workflows.store.base import AppendRequest, CommandRecord, StreamSummary
+from workflows.store.schema import command_keys, definitions, events, log_head, streams
+from workflows.store.sealing import prepare, seal, to_recorded
+
+# Built once; SQLAlchemy caches their compiled form, so each append only binds values.
+_FIND_COMMAND: Final = select(command_keys).where(command_keys.c.key == bindparam("key"))
+_INSERT_COMMAND: Final = insert(command_keys)
+_INSERT_STREAM: Final = insert(streams)
+_ADVANCE_STREAM: Final = (
+    update(streams)
+    .where(streams.c.stream_id == bindparam("b_stream_id"), streams.c.version == bindparam("b_expected"))
+    .values(
+        version=bindparam("b_version"),
+        phase=bindparam("b_phase"),
+        definition_hash=bindparam("b_definition_hash"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+_HEAD_HASH: Final = select(events.c.hash).where(
+    events.c.stream_id == bindparam("stream_id"), events.c.version == bindparam("version")
+)
+_ALLOCATE: Final = (
+    update(log_head)
+    .where(log_head.c.id == 1)
+    .values(position=log_head.c.position + bindparam("count", type_=BigInteger))
+    .returning(log_head.c.position)
+)
+_INSERT_EVENTS: Final = insert(events)
+_READ_STREAM: Final = select(events).where(events.c.stream_id == bindparam("stream_id")).order_by(events.c.version)
+_STREAM: Final = select(streams).where(streams.c.stream_id == bindparam("stream_id"))
+_STREAMS: Final = select(streams).order_by(streams.c.stream_id)
+_LOAD_DEFINITION: Final = select(definitions.c.content).where(definitions.c.hash == bindparam("hash"))
+
+# SQLSTATE class 40: PostgreSQL rolled the transaction back (serialisation, deadlock); retryable.
+_RETRYABLE_SQLSTATE_CLASS: Final = "40"
+_UNIQUE_VIOLATION: Final = "23505"
+_SQLITE_UNIQUE_ERRORS: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
+
+
+class SqlEventStore:
+    """The :class:`~workflows.store.base.EventStore` on a migrated SQLAlchemy engine.
+
+    ``clock`` (optional) only stamps ``definitions.registered_at``; event times come
+    from the :class:`AppendRequest`, never from the store.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def append(self, request: AppendRequest, events: Sequence[NewEvent]) -> list[RecordedEvent]:
+        """Append atomically after ``request.expected_version``; see the contract in ``base``.
+
+        Raises ``ConcurrencyConflict``, ``CommandKeyReused`` or ``StoreError``.
+        """
+        if request.expected_version < 0:
+            raise ValueError(f"expected_version must be >= 0, not {request.expected_version}")
+        texts, meta, recorded_at = prepare(request, events)
+        count = len(texts)
+        try:
+            with write_transaction(self._engine) as connection:
+                if request.command is not None and self._command_seen(connection, request.command):
+                    return []
+                prev_hash = self._advance_stream(connection, request, count, recorded_at)
+                last_position: int = connection.execute(_ALLOCATE, {"count": count}).scalar_one()
+                sealed = seal(
+                    request,
+                    texts,
+                    meta,
+                    recorded_at,
+                    first_version=request.expected_version + 1,
+                    first_position=last_position - count + 1,
+                    prev_hash=prev_hash,
+                )
+                connection.execute(_INSERT_EVENTS, [item.row for item in sealed])
+                if request.command is not None:
+                    connection.execute(_INSERT_COMMAND, _command_row(request.command, recorded_at))
+        except DBAPIError as error:
+            if _lost_race(error):
+                raise ConcurrencyConflict(request.stream_id, request.expected_version) from error
+            raise store_error(self._engine, error, f"append to '{request.stream_id}'") from error
+        return [item.event for item in sealed]
+
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """All events of a stream in version order; empty if it does not exist."""
+        with self._reading(f"read stream '{stream_id}'") as connection:
+            rows = connection.execute(_READ_STREAM, {"stream_id": stream_id}).mappings().all()
+        return [to_recorded(row) for row in rows]
+
+    def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:
+        """Every event after ``after_position`` in position order, ``batch_size`` rows per query.
+
+        Keyset pagination: each batch is a fresh, short read, so a slow consumer holds
+        no transaction open (which on SQLite would stop the WAL from being checkpointed).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+        page = select(events).where(events.c.position > bindparam("after")).order_by(events.c.position)
+        page = page.limit(batch_size)
+        after = after_position
+        while True:
+            with self._reading("read the event log") as connection:
+                rows = connection.execute(page, {"after": after}).mappings().all()
+            for row in rows:
+                yield to_recorded(row)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1]["position"]
+
+    def stream(self, stream_id: str) -> StreamSummary | None:
+        """The projection row of one stream, or None."""
+        with self._reading(f"read stream '{stream_id}'") as connection:
+            row = connection.execute(_STREAM, {"stream_id": stream_id}).mappings().first()
+        return None if row is None else _summary(row)
+
+    def streams(self) -> list[StreamSummary]:
+        """Every stream's projection row, ordered by stream id."""
+        with self._reading("list streams") as connection:
+            rows = connection.execute(_STREAMS).mappings().all()
+        return [_summary(row) for row in rows]
+
+    def find_command(self, key: str) -> CommandRecord | None:
+        """The command stored under an idempotency key, or None."""
+        with self._reading(f"look up command key '{key}'") as connection:
+            row = connection.execute(_FIND_COMMAND, {"key": key}).mappings().first()
+        if row is None:
+            return None
+        return CommandRecord(
+            key=row["key"],
+            stream_id=row["stream_id"],
+            request_hash=row["request_hash"],
+            response=json.loads(row["response"]),
+        )
+
+    def save_definition(self, definition_hash: str, definition_id: str, version: str, content: str) -> None:
+        """Store a definition by content hash; a no-op when present, also when two processes race."""
+        values = {
+            "hash": definition_hash,
+            "definition_id": definition_id,
+            "version": version,
+            "content": content,
+            "registered_at": None if self._clock is None else format_timestamp(self._clock()),
+        }
+        dialect = self._engine.dialect.name
+        try:
+            with write_transaction(self._engine) as connection:
+                if dialect == "postgresql":
+                    connection.execute(postgresql.insert(definitions).values(values).on_conflict_do_nothing())
+                elif dialect == "sqlite":
+                    connection.execute(sqlite.insert(definitions).values(values).on_conflict_do_nothing())
+                elif connection.execute(_LOAD_DEFINITION, {"hash": definition_hash}).first() is None:
+                    connection.execute(insert(definitions).values(values))
+        except IntegrityError as error:
+            # Only reachable on other databases: a concurrent insert of the same content won.
+            if not _is_unique_violation(error):
+                raise store_error(self._engine, error, "save a definition") from error
+        except DBAPIError as error:
+            raise store_error(self._engine, error, "save a definition") from error
+
+    def load_definition(self, definition_hash: str) -> str | None:
+        """The source text stored under a content hash, or None."""
+        with self._reading("load a definition") as connection:
+            content = connection.execute(_LOAD_DEFINITION, {"hash": definition_hash}).scalar_one_or_none()
+        return content
+
+    def _command_seen(self, connection: Connection, command: CommandRecord) -> bool:
+        row = connection.execute(_FIND_COMMAND, {"key": command.key}).mappings().first()
+        if row is None:
+            return False
+        if row["request_hash"] != command.request_hash:
+            raise CommandKeyReused(command.key)
+        return True
+
+    def _advance_stream(self, connection: Connection, request: AppendRequest, count: int, now: str) -> str:
+        """Move the stream's head from the expected version; return the hash to chain onto."""
+        if request.expected_version == 0:
+            # A second writer creating the same stream fails on the primary key: a conflict.
+            connection.execute(
+                _INSERT_STREAM,
+                {
+                    "stream_id": request.stream_id,
+                    "version": count,
+                    "definition_id": request.definition_id,
+                    "definition_hash": request.definition_hash,
+                    "phase": request.phase,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            return GENESIS_HASH
+        moved = connection.execute(
+            _ADVANCE_STREAM,
+            {
+                "b_stream_id": request.stream_id,
+                "b_expected": request.expected_version,
+                "b_version": request.expected_version + count,
+                "b_phase": request.phase,
+                "b_definition_hash": request.definition_hash,
+                "b_updated_at": now,
+            },
+        )
+        if moved.rowcount != 1:
+            raise ConcurrencyConflict(request.stream_id, request.expected_version)
+        head = connection.execute(
+            _HEAD_HASH, {"stream_id": request.stream_id, "version": request.expected_version}
+        ).scalar_one_or_none()
+        if head is None:
+            raise StoreError(
+                f"stream '{request.stream_id}' is at version {request.expected_version} in the streams "
+                "table but that event is missing: the projection must be rebuilt"
+            )
+        return str(head)
+
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[Connection]:
+        try:
+            with read_connection(self._engine) as connection:
+                yield connection
+        except DBAPIError as error:
+            raise store_error(self._engine, error, doing) from error
+
+
+def _command_row(command: CommandRecord, recorded_at: str) -> dict[str, Any]:
+    return {
+        "key": command.key,
+        "stream_id": command.stream_id,
+        "request_hash": command.request_hash,
+        "response": canonical_json(command.response),
+        "recorded_at": recorded_at,
+    }
+
+
+def _summary(row: Mapping[Any, Any]) -> StreamSummary:
+    return StreamSummary(
+        stream_id=row["stream_id"],
+        version=row["version"],
+        definition_id=row["definition_id"],
+        definition_hash=row["definition_hash"],
+        phase=row["phase"],
+        created_at=parse_timestamp(row["created_at"]),
+        updated_at=parse_timestamp(row["updated_at"]),
+    )
+
+
+def _lost_race(error: DBAPIError) -> bool:
+    """True when another writer got there first: a duplicate key, or a PostgreSQL rollback."""
+    if isinstance(error, IntegrityError):
+        return _is_unique_violation(error)
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    return sqlstate.startswith(_RETRYABLE_SQLSTATE_CLASS)
+
+
+def _is_unique_violation(error: IntegrityError) -> bool:
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+        return True
+    if getattr(orig, "sqlite_errorname", None) in _SQLITE_UNIQUE_ERRORS:
+        return True
+    return str(orig).startswith("UNIQUE constraint failed")
