@@ -101,9 +101,7 @@ class WorkingCalendar:
         object.__setattr__(self, "_holiday_ordinals", ordinals)
         # A holiday on a weekend (26 Dec 2020, a Saturday) costs no working day: leave it out of the counts.
         object.__setattr__(self, "_weekday_holidays", tuple(sorted(o for o in ordinals if (o - 1) % 7 < 5)))
-        spans = sorted(
-            ((b.start.toordinal(), b.end.toordinal(), b) for b in self.blackouts), key=lambda span: span[:2]
-        )
+        spans = sorted(((b.start.toordinal(), b.end.toordinal(), b) for b in self.blackouts), key=lambda span: span[:2])
         object.__setattr__(self, "_blackout_spans", tuple(spans))
 
     # -- working days -------------------------------------------------------------------------

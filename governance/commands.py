@@ -145,9 +145,7 @@ def add_document(instance: Instance, sha256: str, name: str, size: int, now: dat
     voided = [
         d.id
         for d in instance.decisions
-        if d.void is None
-        and instance.definition.gate_by_id[d.gate].document
-        and d.gate not in instance.passed
+        if d.void is None and instance.definition.gate_by_id[d.gate].document and d.gate not in instance.passed
     ]
     changes = _Changes(instance)
     changes.emit(

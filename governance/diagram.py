@@ -18,9 +18,9 @@ def mermaid(definition: Definition) -> str:
     """``stateDiagram-v2`` text: phases in order, their gates as notes, rejection routes, pause."""
     lines = ["stateDiagram-v2", f"    %% {definition.id} {definition.version}: {definition.title}"]
     for phase in definition.phases:
-        lines.append(f"    state \"{phase.name}\" as {_state_id(phase.id)}")
-    lines.append(f"    state \"paused\" as {PAUSED}")
-    lines.append(f"    state \"superseded\" as {SUPERSEDED}")
+        lines.append(f'    state "{phase.name}" as {_state_id(phase.id)}')
+    lines.append(f'    state "paused" as {PAUSED}')
+    lines.append(f'    state "superseded" as {SUPERSEDED}')
     lines.append(f"    [*] --> {_state_id(definition.initial_phase)}")
     machine = machine_for(definition)
     for trigger, source, dest in machine.transitions:

@@ -1,18 +1,18 @@
 """The domain's errors. Each builds its message from its fields.
 
-    GovernanceError                 root of the domain's errors
-    ├── RuleViolation               a command refused by a governance rule (CLI exit 1)
-    │   ├── InstanceNotActive       paused, superseded or already agreed
-    │   ├── BodyNotExpected         this body does not decide at this gate
-    │   ├── GateNotOpen             wrong phase, or an ``after`` gate has not passed
-    │   ├── Inquorate               too few present (after conflicts) to decide
-    │   ├── VotesInvalid            votes that do not add up or contradict the outcome
-    │   ├── DateOutOfRange          before the instance started, or after "now"
-    │   ├── ModeNotAllowed          a decision mode the body cannot use, or a missing citation
-    │   ├── BlackoutInForce         a body that cannot decide in a blackout window
-    │   └── NotApplicable           the command does not apply to the current state
-    ├── UnknownName                 an id the definition or the instance does not know (exit 2)
-    └── CorruptHistory              the events cannot be folded (a bug or tampering)
+GovernanceError                 root of the domain's errors
+├── RuleViolation               a command refused by a governance rule (CLI exit 1)
+│   ├── InstanceNotActive       paused, superseded or already agreed
+│   ├── BodyNotExpected         this body does not decide at this gate
+│   ├── GateNotOpen             wrong phase, or an ``after`` gate has not passed
+│   ├── Inquorate               too few present (after conflicts) to decide
+│   ├── VotesInvalid            votes that do not add up or contradict the outcome
+│   ├── DateOutOfRange          before the instance started, or after "now"
+│   ├── ModeNotAllowed          a decision mode the body cannot use, or a missing citation
+│   ├── BlackoutInForce         a body that cannot decide in a blackout window
+│   └── NotApplicable           the command does not apply to the current state
+├── UnknownName                 an id the definition or the instance does not know (exit 2)
+└── CorruptHistory              the events cannot be folded (a bug or tampering)
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ conditions only, so replay can run every event through the same machine safely.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from transitions import EventData, Machine, MachineError
@@ -51,9 +50,7 @@ class PhaseMachine:
             start = phases.index(target)
             transitions.append({"trigger": f"back_to_{target}", "source": phases[start:-1], "dest": target})
         transitions.append({"trigger": "pause", "source": active, "dest": PAUSED})
-        transitions.extend(
-            {"trigger": f"resume_to_{phase}", "source": PAUSED, "dest": phase} for phase in active
-        )
+        transitions.extend({"trigger": f"resume_to_{phase}", "source": PAUSED, "dest": phase} for phase in active)
         transitions.append({"trigger": "supersede", "source": [*active, PAUSED], "dest": SUPERSEDED})
         self._machine = Machine(
             model=None,
@@ -67,10 +64,10 @@ class PhaseMachine:
     @property
     def transitions(self) -> list[tuple[str, str, str]]:
         """Every (trigger, source, dest), for diagrams and tests."""
-        found = []
+        found: list[tuple[str, str, str]] = []
         for name, event in self._machine.events.items():
             for source, group in event.transitions.items():
-                found.extend((name, source, transition.dest) for transition in group)
+                found.extend((name, source, str(transition.dest)) for transition in group)
         return found
 
     def trigger(self, model: PhaseModel, trigger: str) -> bool:
@@ -87,8 +84,8 @@ class PhaseMachine:
 
 
 def _phase_complete(event: EventData) -> bool:
-    complete: Callable[[], bool] = event.model.phase_complete
-    return complete()
+    model: PhaseModel = event.model  # type: ignore[assignment]  # transitions types the model as object
+    return model.phase_complete()
 
 
 def _rejection_targets(definition: Definition) -> set[str]:

@@ -118,7 +118,11 @@ def _check_meeting(body: Body, decision: DecisionInput, members: int) -> dict[st
     counted = present if rule.conflicted_count else present - decision.conflicted
     required = rule.required(members)
     if counted < required:
-        detail = f"{decision.conflicted} conflicted do not count" if decision.conflicted and not rule.conflicted_count else ""
+        detail = (
+            f"{decision.conflicted} conflicted do not count"
+            if decision.conflicted and not rule.conflicted_count
+            else ""
+        )
         raise Inquorate(body.id, counted, required, detail)
     facts: dict[str, Any] = {"members": members, "quorum": required, "counted": counted}
     if rule.min_voting is not None:

@@ -55,9 +55,7 @@ def _gate_view(instance: Instance, gate: Gate, today: date) -> dict[str, Any]:
         "after": list(gate.after),
         "boards": boards,
         "waiting_for": [b["id"] for b in boards if not b["decided"]] if status in ("open", "waiting") else [],
-        "dissent": sorted(
-            b for b, d in instance.concluded(gate).items() if d.outcome not in POSITIVE_OUTCOMES
-        ),
+        "dissent": sorted(b for b, d in instance.concluded(gate).items() if d.outcome not in POSITIVE_OUTCOMES),
         "conditions": [
             {
                 "id": c.id,
@@ -102,7 +100,12 @@ def next_deadlines(instance: Instance, today: date) -> list[dict[str, Any]]:
             for decision in instance.standing(gate.id).values():
                 deferred = decision.data.get("deferred_to")
                 if decision.outcome == "deferred" and deferred and date.fromisoformat(deferred) >= today:
-                    add(date.fromisoformat(deferred), "deferred", f"'{decision.body}' to decide '{gate.id}'", gate=gate.id)
+                    add(
+                        date.fromisoformat(deferred),
+                        "deferred",
+                        f"'{decision.body}' to decide '{gate.id}'",
+                        gate=gate.id,
+                    )
         for condition in instance.conditions.values():
             if condition.discharged_on is None and condition.due is not None:
                 add(condition.due, "condition", f"condition '{condition.id}' due", condition=condition.id)

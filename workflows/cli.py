@@ -47,9 +47,9 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
 
 
-def _global_options() -> argparse.ArgumentParser:
+def _global_options() -> _Parser:
     """Options accepted before or after the command; SUPPRESS keeps one from hiding the other."""
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = _Parser(add_help=False)
     parent.add_argument("--db", default=argparse.SUPPRESS, metavar="URL", help="database URL (else config)")
     parent.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="configuration file")
     parent.add_argument(
@@ -58,8 +58,8 @@ def _global_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _writer_options() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+def _writer_options() -> _Parser:
+    parent = _Parser(add_help=False)
     parent.add_argument("--actor", default=None, help="who records this (default: your login name)")
     parent.add_argument("--key", default=None, help="idempotency key: the same command sent twice records once")
     parent.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -69,10 +69,12 @@ def _writer_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     common = _global_options()
     writer = _writer_options()
-    parser = _Parser(prog="govflow", description="Workflow and approval engine for governance sign-off.", parents=[common])
+    parser = _Parser(
+        prog="govflow", description="Workflow and approval engine for governance sign-off.", parents=[common]
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    def add(name: str, help_text: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def add(name: str, help_text: str, *parents: _Parser) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, parents=[common, *parents])
 
     add("init", "create or migrate the database")
@@ -213,7 +215,8 @@ def _cmd_definition(args: argparse.Namespace) -> int:
         gates = len(definition.gate_by_id)
         print(
             f"{path}: valid — {definition.id} {definition.version}: {len(definition.phases)} phases, {gates} gates, "
-            f"{len(definition.bodies)} bodies, {len(definition.meetings)} meetings (sha256 {definition.content_hash[:12]}…)"
+            f"{len(definition.bodies)} bodies, {len(definition.meetings)} meetings "
+            f"(sha256 {definition.content_hash[:12]}…)"
         )
         return EXIT_OK
     from governance.diagram import mermaid
@@ -302,9 +305,7 @@ def _cmd_write(args: argparse.Namespace) -> int:
         ("pause", None): lambda: services.pause(args.instance, args.reason, **who),
         ("resume", None): lambda: services.resume(args.instance, args.reason, **who),
         ("supersede", None): lambda: services.supersede(args.instance, args.reason, by=args.by, **who),
-        ("extend-deadline", None): lambda: services.extend_deadline(
-            args.instance, args.deadline, args.reason, **who
-        ),
+        ("extend-deadline", None): lambda: services.extend_deadline(args.instance, args.deadline, args.reason, **who),
     }
     outcome = handlers[(command, action)]().as_json()
     _print_json(outcome) if args.json else print(outcome_text(outcome))

@@ -79,7 +79,7 @@ def _coerce(name: str, default: Any, value: Any, *, from_env: bool) -> Any:
         if kind is list:
             return [part for part in text.split(os.pathsep) if part]
         return text
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise ConfigError(f"{name}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
     return value
 

@@ -89,23 +89,26 @@ def store_error(engine: Engine | URL, error: DBAPIError, doing: str) -> StoreErr
         hint = "; check the file's permissions"
     elif "disk" in lowered and ("full" in lowered or "i/o" in lowered):
         hint = "; free some disk space"
+    elif "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        hint = "; is the database migrated?"
     else:
         hint = ""
     return StoreError(f"cannot {doing} in database {safe_url(engine)}: {reason}{hint}")
 
 
-def migrate(url_or_engine: str | Engine) -> None:
+def migrate(url_or_engine: str | Engine) -> str | None:
     """Bring the database to the newest schema (``alembic upgrade head``); a no-op when current.
 
-    Safe to run from several processes at once: the upgrade runs in one transaction that
-    holds the write lock (SQLite) or an advisory lock (PostgreSQL).
+    Returns the revision the database is now at. Safe to run from several processes at
+    once: the upgrade runs in one transaction that holds the write lock (SQLite) or an
+    advisory lock (PostgreSQL). For a ``sqlite:///PATH`` URL, PATH's folder is created.
     """
-    _run_alembic(url_or_engine, "upgrade", "head")
+    return _run_alembic(url_or_engine, "upgrade", "head")
 
 
-def downgrade(url_or_engine: str | Engine, revision: str = "base") -> None:
-    """Take the schema back to ``revision`` (``base``: no tables). For tests and operators."""
-    _run_alembic(url_or_engine, "downgrade", revision)
+def downgrade(url_or_engine: str | Engine, revision: str = "base") -> str | None:
+    """Take the schema back to ``revision`` (``base``: no tables); returns the revision now current."""
+    return _run_alembic(url_or_engine, "downgrade", revision)
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -129,9 +132,11 @@ def head_revision() -> str:
     return head
 
 
-def _run_alembic(url_or_engine: str | Engine, action: str, revision: str) -> None:
+def _run_alembic(url_or_engine: str | Engine, action: str, revision: str) -> str | None:
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
 
     owned = isinstance(url_or_engine, str)
     if isinstance(url_or_engine, str):
@@ -150,8 +155,12 @@ def _run_alembic(url_or_engine: str | Engine, action: str, revision: str) -> Non
                 command.upgrade(config, revision)
             else:
                 command.downgrade(config, revision)
+            return MigrationContext.configure(connection).get_current_revision()
     except DBAPIError as error:
         raise store_error(engine, error, f"migrate ({action} to {revision})") from error
+    except CommandError as error:
+        # E.g. the database was migrated by a newer govflow whose revision this code lacks.
+        raise StoreError(f"cannot migrate database {safe_url(engine)}: {error}") from error
     finally:
         if owned:
             engine.dispose()

@@ -20,8 +20,8 @@ import difflib
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import date, datetime
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -60,17 +60,16 @@ SOURCES: Final = ("verified", "default", "synthetic")
 ANCHORS: Final = ("meeting", "gate-due", "condition-due", "deadline")
 REMINDER_KINDS: Final = ("reminder", "escalation", "warning")
 # A body that does not say how it decides gets the usual mode of its kind.
-DEFAULT_MODES: Final[Mapping[str, tuple[DecisionMode, ...]]] = {
-    "board": ("meeting",),
-    "officer": ("delegated",),
-    "external": ("external",),
-}
+DEFAULT_MODES: Final = {"board": ("meeting",), "officer": ("delegated",), "external": ("external",)}
 
 # Ids appear on the command line and in event payloads: keep them plain.
 _ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _FRACTION = re.compile(r"\s*(\d+)\s*(?:/\s*(\d+)\s*)?")
 _SYNTAX_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_SECTIONS: Final = ("workflow", "contacts", "bodies", "phases", "meetings", "blackouts", "reminders")
+_DATE_LIKE = re.compile(r"\d{4}-\d\d-\d\d")
+_TOP_ENTRY = re.compile(r"([^.\[:]+)(?:\[(\d+)\])?")
 _CACHE_SIZE: Final = 32
 # Parsed definitions by content hash: the CLI loads the same file on every call, and a
 # Definition is immutable, so a repeated load costs one SHA-256 of the text.
@@ -113,7 +112,8 @@ def parse_definition(text: str, source: str) -> Definition:
     definition = _read_definition(_Table(document, "", problems), content_hash)
     _check_definition(definition, problems)
     if problems:
-        raise DefinitionFileError(source, problems)
+        # The two passes find problems in different orders; list them table by table, entry by entry.
+        raise DefinitionFileError(source, sorted(problems, key=_position))
     if len(_cache) >= _CACHE_SIZE:
         del _cache[next(iter(_cache))]  # oldest first: dicts keep insertion order
     _cache[content_hash] = definition
@@ -158,28 +158,23 @@ def _syntax_problem(message: str) -> str:
     return f"line {line}, column {column}: TOML syntax error: {message[: found.start()]}"
 
 
-_TOML_TYPES: Final[Mapping[type, str]] = {
-    bool: "a boolean",
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    datetime: "a date-time",
-    date: "a date",
-    time: "a time",
-}
+def _position(problem: str) -> tuple[int, int]:
+    """Sort key: the problem's top-level table in the documented order, then its entry in it."""
+    found = _TOP_ENTRY.match(problem)
+    name, index = found.groups() if found else ("", None)
+    return (_SECTIONS.index(name) if name in _SECTIONS else len(_SECTIONS), int(index or 0))
 
 
 def _describe(value: object) -> str:
-    # tomllib builds exactly these types (no subclasses), so a lookup by type is enough.
     if isinstance(value, list | dict):
         return "an array" if isinstance(value, list) else "a table"
-    shown = (
-        repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else value
-    )
-    return f"{_TOML_TYPES.get(type(value), 'a value')} ({shown})"
+    # tomllib builds exactly these types (no subclasses), so a lookup by type is enough.
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", date: "a date"}
+    kind = kinds.get(type(value), "a date-time" if isinstance(value, datetime) else "a time")
+    return f"{kind} ({repr(value) if isinstance(value, str) else str(value).lower()})"
 
 
-def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+def _unknown(what: str, name: str, known: Collection[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return f"unknown {what} '{name}'" + (f" (did you mean '{close[0]}'?)" if close else "")
 
@@ -221,11 +216,9 @@ class _Table:
             return None
         value = self._data[key]
         # bool is an int and datetime is a date in Python, not in TOML: refuse them explicitly.
-        if type(value) is not accepts and (
-            isinstance(value, bool | datetime) or not isinstance(value, accepts)
-        ):
+        if type(value) is not accepts and (isinstance(value, bool | datetime) or not isinstance(value, accepts)):
             hint = ""
-            if what.startswith("a date") and isinstance(value, str) and _looks_like_date(value):
+            if accepts is date and isinstance(value, str) and _DATE_LIKE.fullmatch(value):
                 hint = " (write TOML dates without quotes)"
             self.problem(key, f"expected {what}, got {_describe(value)}{hint}")
             return None
@@ -274,9 +267,7 @@ class _Table:
         value = self._get(key, bool, "true or false", required=False)
         return value if value is not None else default
 
-    def names(
-        self, key: str, default: tuple[str, ...] | None = None, non_empty: bool = False
-    ) -> tuple[str, ...]:
+    def names(self, key: str, default: tuple[str, ...] | None = None, non_empty: bool = False) -> tuple[str, ...]:
         """An array of strings without repeats; required unless a ``default`` is given."""
         value = self._get(key, list, "an array of strings", required=default is None)
         if value is None:
@@ -328,14 +319,6 @@ class _Table:
                 self._problems.append(f"{self.at(key)}: {_unknown('key', key, self._read)}")
 
 
-def _looks_like_date(value: str) -> bool:
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
 # -- first pass: one table at a time ---------------------------------------------------------
 
 
@@ -347,9 +330,7 @@ def _read_definition(root: _Table, content_hash: str) -> Definition:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            workflow.problem(
-                "timezone", f"unknown time zone '{timezone}' (use an IANA name like Europe/London)"
-            )
+            workflow.problem("timezone", f"unknown time zone '{timezone}' (use an IANA name like Europe/London)")
     starts, deadline = workflow.day("starts"), workflow.day("deadline")
     if workflow.ok("starts", "deadline") and deadline < starts:
         workflow.problem("deadline", f"{deadline} is before the start {starts}")
@@ -393,9 +374,7 @@ def _body(t: _Table) -> Body:
     modes = t.names("modes", DEFAULT_MODES.get(kind, ("meeting",)), non_empty=True)
     for index, mode in enumerate(modes):
         if mode not in DECISION_MODES:
-            t.problem(
-                f"modes[{index}]", f"unknown decision mode '{mode}' (one of {', '.join(DECISION_MODES)})"
-            )
+            t.problem(f"modes[{index}]", f"unknown decision mode '{mode}' (one of {', '.join(DECISION_MODES)})")
     quorum_table = t.table("quorum")
     quorum = _quorum(quorum_table) if quorum_table is not None else QuorumRule()
     readers = t.tables("membership", required=True)
@@ -420,10 +399,11 @@ def _quorum(t: _Table) -> QuorumRule:
     fraction = Fraction(0)
     text = t.text("fraction", "0")
     found = _FRACTION.fullmatch(text)
-    if found is None or found.group(2) == "0":
+    denominator = int(found.group(2) or 1) if found else 0
+    if found is None or denominator == 0:
         t.problem("fraction", f"'{text}' is not a fraction like \"1/3\"")
     else:
-        fraction = Fraction(int(found.group(1)), int(found.group(2) or 1))
+        fraction = Fraction(int(found.group(1)), denominator)
         if fraction > 1:
             t.problem("fraction", f"'{text}' is more than all the members")
     rule = QuorumRule(
@@ -457,21 +437,15 @@ def _membership(t: _Table) -> MembershipPeriod:
     return period
 
 
-def _check_membership(
-    readers: list[_Table], periods: tuple[MembershipPeriod, ...], quorum: QuorumRule
-) -> None:
-    dated = sorted(
-        (p.start, i) for i, (t, p) in enumerate(zip(readers, periods, strict=True)) if t.ok("from")
-    )
+def _check_membership(readers: list[_Table], periods: tuple[MembershipPeriod, ...], quorum: QuorumRule) -> None:
+    dated = sorted((p.start, i) for i, (t, p) in enumerate(zip(readers, periods, strict=True)) if t.ok("from"))
     for (_, before), (_, after) in pairwise(dated):
         earlier, later = periods[before], periods[after]
         if earlier.end is None or earlier.end >= later.start:
             readers[after].problem("from", f"overlaps membership[{before}] (from {earlier.start})")
     for t, period in zip(readers, periods, strict=True):
         if t.ok("members") and quorum.minimum > period.members:
-            t.problem(
-                "members", f"{period.members} members can never reach the quorum minimum {quorum.minimum}"
-            )
+            t.problem("members", f"{period.members} can never reach the quorum minimum {quorum.minimum}")
 
 
 def _phase(t: _Table) -> Phase:
@@ -555,9 +529,7 @@ def _blackout(t: _Table, body_ids: set[str]) -> Blackout:
         if t.ok("start", "end"):
             t.problem("end", f"{end} is before the start {start}")
         end = start  # Blackout itself refuses a reversed window, placeholders included
-    blackout = Blackout(
-        id=blackout_id, start=start, end=end, bodies=frozenset(bodies), reason=t.text("reason")
-    )
+    blackout = Blackout(id=blackout_id, start=start, end=end, bodies=frozenset(bodies), reason=t.text("reason"))
     t.finish()
     return blackout
 
@@ -583,18 +555,16 @@ def _check_definition(d: Definition, problems: list[str]) -> None:
     tasks = [(f"phases[{i}].tasks[{j}]", t) for i, p in enumerate(d.phases) for j, t in enumerate(p.tasks)]
     _unique(problems, "body", ((f"bodies[{i}]", b.id) for i, b in enumerate(d.bodies)))
     _unique(problems, "phase", ((f"phases[{i}]", p.id) for i, p in enumerate(d.phases)))
-    _unique(problems, "task", ((path, t.id) for path, t in tasks))
-    _unique(problems, "gate", ((path, g.id) for path, _, g in gates))
     _unique(problems, "meeting", ((f"meetings[{i}]", m.id) for i, m in enumerate(d.meetings)))
     _unique(problems, "blackout", ((f"blackouts[{i}]", b.id) for i, b in enumerate(d.blackouts)))
     _unique(problems, "reminder", ((f"reminders[{i}]", r.id) for i, r in enumerate(d.reminders)))
+    _unique(problems, "task", ((path, t.id) for path, t in tasks))  # tasks and gates: across phases
+    _unique(problems, "gate", ((path, g.id) for path, _, g in gates))
 
     if len(d.phases) == 1:  # none at all was reported when the phases were read
         problems.append("phases: at least two phases are needed (a working one and the final one)")
     elif d.phases and d.phases[-1].gates:
-        problems.append(
-            f"phases[{len(d.phases) - 1}].gates: the last phase is the final state and has no gates"
-        )
+        problems.append(f"phases[{len(d.phases) - 1}].gates: the last phase is the final state and has no gates")
     for i, (earlier, later) in enumerate(pairwise(d.phases), start=1):
         if earlier.start and later.start and later.start < earlier.start:
             problems.append(f"phases[{i}].start: {later.start} is before the previous phase's start")
@@ -637,7 +607,7 @@ def _unique(problems: list[str], what: str, items: Iterable[tuple[str, str]]) ->
             first[item_id] = path
 
 
-def _known(problems: list[str], path: str, names: Sequence[str], known: Iterable[str], what: str) -> None:
+def _known(problems: list[str], path: str, names: Sequence[str], known: Collection[str], what: str) -> None:
     """Report each of ``names`` (an array at ``path``) that is not among ``known``."""
     for index, name in enumerate(names):
         if name and name not in known:  # an empty name is a placeholder, reported already
@@ -645,24 +615,19 @@ def _known(problems: list[str], path: str, names: Sequence[str], known: Iterable
 
 
 def _check_cycles(problems: list[str], after: Mapping[str, tuple[str, tuple[str, ...]]]) -> None:
-    # Depth-first search; a gate met again while still on the stack closes a cycle, which
-    # would leave every gate in it waiting for another for ever.
-    done: set[str] = set()
-    reported: set[frozenset[str]] = set()
-
-    def visit(gate: str, stack: list[str]) -> None:
-        if gate in stack:
-            cycle = stack[stack.index(gate) :]
-            if frozenset(cycle) not in reported:
-                reported.add(frozenset(cycle))
-                chain = " → ".join(f"'{g}'" for g in [*cycle, gate])
-                problems.append(f"{after[gate][0]}.after: {chain} is a cycle")
-            return
-        if gate in done or gate not in after:
-            return
-        for other in after[gate][1]:
-            visit(other, [*stack, gate])
-        done.add(gate)
-
-    for gate in after:
-        visit(gate, [])
+    """Report gates that wait for each other: none of them could ever open."""
+    # Peel off gates whose prerequisites are all peeled; what remains is on or behind a cycle.
+    waiting = dict(after)
+    while ready := [gate for gate, (_, before) in waiting.items() if waiting.keys().isdisjoint(before)]:
+        for gate in ready:
+            del waiting[gate]
+    # Then peel those no remaining gate waits for: what is left lies on a cycle.
+    while free := [gate for gate in waiting if all(gate not in before for _, before in waiting.values())]:
+        for gate in free:
+            del waiting[gate]
+    if len(waiting) == 1:
+        ((gate, (path, _)),) = waiting.items()
+        problems.append(f"{path}.after: gate '{gate}' cannot wait for itself")
+    elif waiting:
+        path = next(iter(waiting.values()))[0]
+        problems.append(f"{path}.after: gates {', '.join(map(repr, waiting))} wait for each other in a cycle")

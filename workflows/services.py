@@ -99,8 +99,7 @@ class Services:
         request: dict[str, Any],
     ) -> Outcome:
         summary = [
-            {"version": expected_version + i, "type": e.type, "data": e.data}
-            for i, e in enumerate(new_events, start=1)
+            {"version": expected_version + i, "type": e.type, "data": e.data} for i, e in enumerate(new_events, start=1)
         ]
         outcome = Outcome(instance.id, summary, instance.phase, state=instance)
         command = None
@@ -185,7 +184,7 @@ class Services:
         path = find_definition(definition_ref, self.definition_dirs)
         definition = load_definition(path)
         self.store.save_definition(
-            definition.content_hash, definition.id, definition.version, path.read_text(encoding="utf-8")
+            definition.content_hash, definition.id, definition.version, path.read_bytes().decode("utf-8")
         )
         self._definitions.setdefault(definition.content_hash, definition)
         holidays = england_and_wales_bank_holidays(

@@ -7,18 +7,50 @@ from pathlib import Path
 
 from tests.e2e.conftest import Cli
 
-STRUCTURE_AGREED = (
-    "decide selep-lis --gate structure-agreed --board strategic-board --outcome approved --date 2019-10-04 "
-    "--present 20 --for 18 --against 0 --abstain 1 --conflicted 1 --minute-ref SB/2019/10/5 "
-    "--actor strategic-board-secretary"
-).split()
+STRUCTURE_AGREED = [
+    "decide",
+    "selep-lis",
+    "--gate",
+    "structure-agreed",
+    "--board",
+    "strategic-board",
+    "--outcome",
+    "approved",
+    "--date",
+    "2019-10-04",
+    "--present",
+    "20",
+    "--for",
+    "18",
+    "--against",
+    "0",
+    "--abstain",
+    "1",
+    "--conflicted",
+    "1",
+    "--minute-ref",
+    "SB/2019/10/5",
+    "--actor",
+    "strategic-board-secretary",
+]
 
 
 def walk_to_drafting(cli: Cli) -> None:
     for task in ("evidence-review", "stakeholder-consultation", "engagement-plan"):
         assert cli("task", "complete", "selep-lis", task, now="2019-07-25T10:00").code == 0
     result = cli(
-        *"decide selep-lis --gate approach-agreed --board secretariat --outcome approved --date 2019-07-26".split(),
+        *[
+            "decide",
+            "selep-lis",
+            "--gate",
+            "approach-agreed",
+            "--board",
+            "secretariat",
+            "--outcome",
+            "approved",
+            "--date",
+            "2019-07-26",
+        ],
         *("--mode", "delegated", "--authority", "SB/2019/06/3", "--actor", "lep chief executive"),
         now="2019-07-26T15:00",
     )
@@ -48,16 +80,26 @@ def test_the_walk_through_records_every_step_and_status_follows(lis_started: Cli
     assert result.json()["events"][0]["data"]["sha256"] == hashlib.sha256(draft.read_bytes()).hexdigest()
 
     status = cli("status", "selep-lis", "--json", now="2019-11-01").json()
-    assert {"instance", "definition", "definition_version", "phase", "gates", "tasks", "deadline", "next_deadlines"} <= set(status)
+    assert {
+        "instance",
+        "definition",
+        "definition_version",
+        "phase",
+        "gates",
+        "tasks",
+        "deadline",
+        "next_deadlines",
+    } <= set(status)
     assert status["phase"] == "drafting"
     gates = {g["id"]: g for g in status["gates"]}
     assert gates["structure-agreed"]["status"] == "passed"
     assert gates["federated-endorsement"]["status"] == "waiting"
     assert {"id", "status", "due", "boards"} <= set(gates["evidence-agreed"])
     assert {"id", "decided", "members", "quorum"} <= set(gates["structure-agreed"]["boards"][0])
-    assert gates["structure-agreed"]["boards"][0] | {"decided": True, "members": 27, "quorum": 9} == gates[
-        "structure-agreed"
-    ]["boards"][0]
+    assert (
+        gates["structure-agreed"]["boards"][0] | {"decided": True, "members": 27, "quorum": 9}
+        == gates["structure-agreed"]["boards"][0]
+    )
     assert {"id", "done"} <= set(status["tasks"][0])
     assert status["days_to_deadline"] == 151
 
@@ -92,7 +134,7 @@ def test_a_refused_decision_exits_1_and_records_nothing(lis_started: Cli) -> Non
     cli = lis_started
     walk_to_drafting(cli)
     before = len(cli("history", "selep-lis", "--json").json())
-    inquorate = "--present 8 --for 6 --against 0 --abstain 1 --conflicted 1".split()
+    inquorate = ["--present", "8", "--for", "6", "--against", "0", "--abstain", "1", "--conflicted", "1"]
     result = cli(*STRUCTURE_AGREED, *inquorate, now="2019-10-07")  # the later options win
     assert result.code == 1
     assert result.err.startswith("govflow: refused:") and "inquorate" in result.err

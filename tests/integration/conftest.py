@@ -11,7 +11,6 @@ from workflows.store.base import EventStore
 from workflows.store.memory import InMemoryEventStore
 from workflows.store.sql import SqlEventStore
 
-
 SQL_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

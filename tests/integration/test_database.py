@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from workflows.database import make_engine, migrate, read_connection, write_transaction
 from workflows.errors import StoreError
@@ -91,3 +92,17 @@ def test_an_unsupported_url_is_a_store_error_without_the_password() -> None:
         make_engine("mysql://root:hunter2@localhost/govflow")
 
     assert "hunter2" not in str(raised.value)
+
+
+@pytest.mark.postgres
+def test_a_postgres_statement_timeout_cancels_slow_statements(postgres_url: str) -> None:
+    migrate(postgres_url)
+    engine = make_engine(postgres_url, pool_size=2, statement_timeout_ms=50)
+    try:
+        with read_connection(engine) as connection:
+            # The URL's own options (the test schema's search_path) survive the timeout option.
+            assert connection.execute(text("SELECT position FROM log_head")).scalar() == 0
+            with pytest.raises(OperationalError, match="statement timeout"):
+                connection.execute(text("SELECT pg_sleep(2)"))
+    finally:
+        engine.dispose()

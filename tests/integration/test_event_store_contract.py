@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -238,6 +239,31 @@ def test_iter_all_is_lazy(store: EventStore) -> None:
     assert next(events).position == 1
     store.append(request("lis-1", 3), [event(n=3)])
     assert [recorded.position for recorded in events] == [2, 3, 4]
+
+
+def test_concurrent_writers_on_one_stream_lose_nothing_and_double_nothing(store: EventStore) -> None:
+    store.append(request("shared", 0), [event(INSTANCE_STARTED)])
+    writers, count = 4, 15
+
+    def write(writer: int) -> None:
+        for number in range(count):
+            while True:
+                summary = store.stream("shared")
+                assert summary is not None
+                key = f"w{writer}-{number}"
+                try:
+                    store.append(request("shared", summary.version, command=command(key)), [event(w=writer)])
+                except ConcurrencyConflict:
+                    continue
+                break
+
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(write, range(writers)))
+
+    stream = store.read_stream("shared")
+    assert [recorded.version for recorded in stream] == list(range(1, writers * count + 2))
+    assert [recorded.position for recorded in store.iter_all()] == list(range(1, writers * count + 2))
+    assert sorted(recorded.data["w"] for recorded in stream[1:]) == sorted(list(range(writers)) * count)
 
 
 def test_definitions_are_stored_once_by_content_hash(store: EventStore) -> None:

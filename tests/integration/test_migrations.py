@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from governance.events import INSTANCE_STARTED, NewEvent
 from workflows.database import current_revision, downgrade, head_revision, make_engine, migrate
+from workflows.errors import StoreError
 from workflows.store.base import AppendRequest
 from workflows.store.schema import metadata
 from workflows.store.sql import SqlEventStore
@@ -100,3 +101,25 @@ def test_migrate_creates_the_folder_of_a_new_sqlite_file(tmp_path: Path) -> None
     migrate(f"sqlite:///{path}")
 
     assert path.is_file()
+
+
+def test_a_database_from_a_newer_version_is_a_store_error(sqlite_url: str) -> None:
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+
+        with pytest.raises(StoreError, match="9999"):
+            migrate(engine)
+    finally:
+        engine.dispose()
+
+
+def test_using_an_unmigrated_database_is_a_store_error_that_says_so(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        with pytest.raises(StoreError, match="is the database migrated"):
+            SqlEventStore(engine).read_stream("lis-1")
+    finally:
+        engine.dispose()

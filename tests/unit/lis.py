@@ -66,7 +66,9 @@ class Walk:
     def phase_tasks(self, phase: str) -> list[NewEvent]:
         return self.tasks(*(t.id for t in self.definition.phase_by_id[phase].tasks if t.required))
 
-    def decide(self, gate: str, body: str, outcome: str = "approved", day: date | None = None, **extra: object) -> list[NewEvent]:
+    def decide(
+        self, gate: str, body: str, outcome: str = "approved", day: date | None = None, **extra: object
+    ) -> list[NewEvent]:
         decision = DecisionInput(gate=gate, body=body, outcome=outcome, day=day or self.now.date(), **extra)  # type: ignore[arg-type]
         return self.record(commands.record_decision(self.instance, decision, self.now))
 
@@ -92,7 +94,16 @@ class Walk:
 
     def through_drafting(self, document: str = "a" * 64) -> Walk:
         self.through_evidence().on(date(2019, 10, 4))
-        self.decide("structure-agreed", "strategic-board", day=date(2019, 10, 4), present=20, votes_for=18, against=0, abstain=1, conflicted=1)
+        self.decide(
+            "structure-agreed",
+            "strategic-board",
+            day=date(2019, 10, 4),
+            present=20,
+            votes_for=18,
+            against=0,
+            abstain=1,
+            conflicted=1,
+        )
         self.on(date(2019, 11, 1))
         self.record(commands.add_document(self.instance, document, "lis-draft.pdf", 1000, self.now))
         self.phase_tasks("drafting")

@@ -191,9 +191,7 @@ def test_without_a_body_any_blackout_on_the_day_is_found() -> None:
 
 def test_a_step_needing_government_shifts_to_the_day_after_the_pre_election_period() -> None:
     assert CALENDAR.first_day_clear_of_blackout(date(2019, 11, 20), "government") == date(2019, 12, 13)
-    assert CALENDAR.first_working_day_clear_of_blackout(date(2019, 11, 20), "government") == date(
-        2019, 12, 13
-    )
+    assert CALENDAR.first_working_day_clear_of_blackout(date(2019, 11, 20), "government") == date(2019, 12, 13)
 
 
 def test_a_blackout_without_bodies_binds_everyone() -> None:
@@ -290,9 +288,7 @@ def test_every_nonzero_offset_lands_on_a_working_day(day: date, n: int) -> None:
     DAYS,
     st.integers(-60, 60),
 )
-def test_fast_arithmetic_matches_stepping_one_day_at_a_time(
-    holidays: frozenset[date], day: date, n: int
-) -> None:
+def test_fast_arithmetic_matches_stepping_one_day_at_a_time(holidays: frozenset[date], day: date, n: int) -> None:
     calendar = WorkingCalendar(holidays)
     expected = naive_add(calendar, day, n)
     assert calendar.add_working_days(day, n) == expected

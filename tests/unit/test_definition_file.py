@@ -10,6 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workflows.definition_file import SHIPPED_DEFINITIONS, find_definition, load_definition, parse_definition
 from workflows.errors import BadInput, DefinitionFileError
@@ -153,7 +155,8 @@ def test_the_lis_definition_carries_the_verified_facts() -> None:
     assert strategic.membership_on(date(2019, 10, 4)).members == 27  # type: ignore[union-attr]
     assert strategic.chair == "Christian Brodie"
     assert strategic.modes == ("meeting", "written", "chairs-action")
-    assert strategic.quorum.fraction == Fraction(1, 3) and strategic.quorum.private_at_least_public
+    assert strategic.quorum.fraction == Fraction(1, 3)
+    assert strategic.quorum.private_at_least_public
     assert strategic.quorum.required(27) == 9
     accountability = bodies["accountability-board"]
     assert (accountability.quorum.minimum, accountability.quorum.min_voting) == (3, 2)
@@ -176,12 +179,15 @@ def test_the_lis_gates_follow_the_plan() -> None:
     assert gates["evidence-agreed"].boards == federated
     assert not gates["evidence-agreed"].strict
     assert gates["structure-agreed"].due == date(2019, 10, 4)
-    assert gates["federated-endorsement"].boards == federated and gates["federated-endorsement"].document
+    assert gates["federated-endorsement"].boards == federated
+    assert gates["federated-endorsement"].document
     assert gates["final-agreement"].after == ("federated-endorsement",)
     assert gates["priorities-agreed"].boards == ("government",)
     lis_agreed = gates["lis-agreed"]
-    assert lis_agreed.due == date(2020, 3, 31) and lis_agreed.document
-    assert lis_agreed.on_reject is not None and lis_agreed.on_reject.to_phase == "drafting"
+    assert lis_agreed.due == date(2020, 3, 31)
+    assert lis_agreed.document
+    assert lis_agreed.on_reject is not None
+    assert lis_agreed.on_reject.to_phase == "drafting"
     drafting_tasks = {task.id for task in lis.phases[2].tasks}
     assert drafting_tasks <= set(lis_agreed.on_reject.reopen_tasks)
     for gate_id in ("federated-endorsement", "final-agreement"):
@@ -199,7 +205,11 @@ def test_the_lis_meetings_blackout_and_reminders_are_encoded() -> None:
     assert meetings[("strategic-board", date(2020, 3, 20))].synthetic
     assert all(m.synthetic and m.note for m in lis.meetings if m.body in {"success-essex", "ose"})
     (blackout,) = lis.blackouts
-    assert (blackout.id, blackout.start, blackout.end) == ("pre-election-2019", date(2019, 11, 6), date(2019, 12, 12))
+    assert (blackout.id, blackout.start, blackout.end) == (
+        "pre-election-2019",
+        date(2019, 11, 6),
+        date(2019, 12, 12),
+    )
     assert blackout.bodies == frozenset({"government"})
     ladder = {r.offset for r in lis.reminders if r.anchor == "meeting"}
     assert ladder == {-15, -10, -8, -6, -5, -1, 5, 8, 10}
@@ -338,16 +348,25 @@ def test_a_gate_cannot_come_after_a_gate_of_a_later_phase() -> None:
 
 
 def test_gates_waiting_for_each_other_are_a_cycle() -> None:
-    text = edited(MINIMAL, 'boards = ["full-council"]', 'boards = ["full-council"]\n  strict = true')
-    text = edited(
-        text,
-        'id = "council-sets"',
-        'id = "council-sets"\n  boards = ["full-council"]\n  after = ["scrutiny"]\n  name = "Sets"\n\n'
-        '  [[phases.gates]]\n  id = "scrutiny"\n  name = "Scrutiny"\n  boards = ["cabinet"]\n'
-        '  after = ["council-sets"]\n\n  [[phases.gates]]\n  id = "old-council-sets"',
+    scrutiny = """
+  [[phases.gates]]
+  id = "scrutiny"
+  name = "Scrutiny committee comments"
+  boards = ["cabinet"]
+  after = ["council-sets"]
+"""
+    text = edited(MINIMAL, 'after = ["cabinet-recommends"]', 'after = ["scrutiny"]')
+    text = edited(text, '[[phases]]\nid = "set"', f'{scrutiny}\n[[phases]]\nid = "set"')
+
+    assert only_problem(text) == (
+        "phases[1].gates[0].after: gates 'council-sets', 'scrutiny' wait for each other in a cycle"
     )
 
-    assert "phases[1].gates[0].after: 'council-sets' → 'scrutiny' → 'council-sets' is a cycle" in problems_in(text)
+
+def test_a_gate_cannot_wait_for_itself() -> None:
+    text = edited(MINIMAL, 'after = ["cabinet-recommends"]', 'after = ["council-sets"]')
+
+    assert only_problem(text) == "phases[1].gates[0].after: gate 'council-sets' cannot wait for itself"
 
 
 def test_an_unknown_after_gate_is_reported() -> None:
@@ -371,25 +390,46 @@ def test_a_rejection_can_only_reopen_known_tasks() -> None:
 
 
 def test_meetings_blackouts_and_reminders_must_name_known_bodies_and_roles() -> None:
-    text = MINIMAL + (
-        '\n[[meetings]]\nid = "m1"\nbody = "cabinett"\ndate = 2024-01-15\n'
-        '\n[[blackouts]]\nid = "purdah"\nstart = 2024-03-25\nend = 2024-05-02\nbodies = ["cabinet", "mayor"]\n'
-        'reason = "Local elections"\n'
-        '\n[[reminders]]\nid = "papers"\nanchor = "meeting"\noffset = -10\ntemplate = "papers"\nto = ["clerk"]\n'
+    text = (
+        MINIMAL
+        + """
+[[meetings]]
+id = "cabinet-2024-01-15"
+body = "cabinett"
+date = 2024-01-15
+
+[[blackouts]]
+id = "pre-election-2024"
+start = 2024-03-25
+end = 2024-05-02
+bodies = ["cabinet", "mayor"]
+reason = "Local elections"
+
+[[reminders]]
+id = "call-for-papers"
+anchor = "meeting"
+offset = -15
+template = "call-for-papers"
+to = ["clerk"]
+"""
     )
 
-    problems = problems_in(text)
-
-    assert [p.split(":")[0] for p in problems] == ["blackouts[0].bodies[1]", "meetings[0].body", "reminders[0].to[0]"]
-    assert problems[0] == "blackouts[0].bodies[1]: unknown body 'mayor'"
-    assert problems[2] == "reminders[0].to[0]: unknown contact role 'clerk'"
+    assert problems_in(text) == [
+        "meetings[0].body: unknown body 'cabinett' (did you mean 'cabinet'?)",
+        "blackouts[0].bodies[1]: unknown body 'mayor'",
+        "reminders[0].to[0]: unknown contact role 'clerk'",
+    ]
 
 
 # -- rules ----------------------------------------------------------------------------------
 
 
 def test_an_n_of_m_gate_needs_n_within_its_boards() -> None:
-    text = edited(MINIMAL, 'boards = ["full-council"]', 'boards = ["full-council", "cabinet"]\n  rule = "n-of-m"\n  n = 3')
+    text = edited(
+        MINIMAL,
+        'boards = ["full-council"]',
+        'boards = ["full-council", "cabinet"]\n  rule = "n-of-m"\n  n = 3',
+    )
 
     assert only_problem(text) == "phases[1].gates[0].n: must be between 1 and the 2 boards, got 3"
 
@@ -409,16 +449,18 @@ def test_an_n_of_m_gate_without_n_is_reported() -> None:
     ],
 )
 def test_a_quorum_fraction_must_be_between_nought_and_one(fraction: str, message: str) -> None:
-    text = edited(MINIMAL, 'kind = "board"\n\n  [[bodies.membership]]\n  from = 2024-01-01\n  members = 10', (
-        f'kind = "board"\n\n  [bodies.quorum]\n  fraction = "{fraction}"\n\n'
-        "  [[bodies.membership]]\n  from = 2024-01-01\n  members = 10"
-    ))
+    cabinet = 'name = "Cabinet"\nkind = "board"\n'
+    text = edited(MINIMAL, cabinet, f'{cabinet}\n  [bodies.quorum]\n  fraction = "{fraction}"\n')
 
     assert only_problem(text) == f"bodies[0].quorum.fraction: {message}"
 
 
 def test_membership_periods_must_not_overlap() -> None:
-    text = edited(MINIMAL, "members = 54", "members = 54\n  to = 2024-06-30\n\n  [[bodies.membership]]\n  from = 2024-02-01\n  members = 51")
+    text = edited(
+        MINIMAL,
+        "members = 54",
+        "members = 54\n  to = 2024-06-30\n\n  [[bodies.membership]]\n  from = 2024-02-01\n  members = 51",
+    )
 
     assert only_problem(text) == "bodies[1].membership[1].from: overlaps membership[0] (from 2024-01-01)"
 
@@ -490,7 +532,9 @@ def test_an_earlier_folder_wins_over_the_shipped_one(tmp_path: Path) -> None:
 
 
 def test_an_unknown_definition_says_where_it_looked() -> None:
-    with pytest.raises(BadInput, match=r"unknown definition 'nope' \(looked in .*definitions; available: selep-lis-2019\)"):
+    with pytest.raises(
+        BadInput, match=r"unknown definition 'nope' \(looked in .*definitions; available: selep-lis-2019\)"
+    ):
         find_definition("nope", [SHIPPED_DEFINITIONS])
 
 
@@ -507,3 +551,31 @@ def test_a_file_that_is_not_utf8_is_one_problem(tmp_path: Path) -> None:
         load_definition(path)
 
     assert raised.value.problems == ["line 5: not UTF-8 text"]
+
+
+# -- robustness -----------------------------------------------------------------------------
+
+LIS_LINES = LIS_TEXT.splitlines(keepends=True)
+WRONG_VALUES = ["1", '"x"', "true", "[]", "2019-01-01", "{}", '["x", 1]', "-3", '"1/0"']
+
+
+@settings(max_examples=60, deadline=None)
+@given(line=st.integers(0, len(LIS_LINES) - 1), replacement=st.sampled_from(["", *WRONG_VALUES]))
+def test_any_broken_line_is_reported_as_problems_never_as_a_crash(line: int, replacement: str) -> None:
+    # Deleting a line, or giving a key a value of the wrong type, must give problems with key
+    # paths; the placeholders used while reading must never leak into an exception of their own.
+    original = LIS_LINES[line]
+    if replacement and "=" in original and not original.lstrip().startswith("#"):
+        replacement = f"{original.split('=')[0]}= {replacement}\n"
+    else:
+        replacement = ""
+    mutated = "".join([*LIS_LINES[:line], replacement, *LIS_LINES[line + 1 :]])
+
+    problems = ["<none>: the file still loads"]
+    try:
+        parse_definition(mutated, "mutated.toml")
+    except DefinitionFileError as error:
+        problems = error.problems
+
+    assert problems
+    assert all(": " in problem for problem in problems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from workflows.database import make_engine, write_transaction
 from workflows.store.schema import metadata
 
 
@@ -36,13 +37,10 @@ def _run_online() -> None:
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("no database: pass a connection in config.attributes or -x url=…")
-    from workflows.database import make_engine  # deferred: database imports this package's runner
-
     engine = make_engine(url)
     try:
-        with engine.connect() as opened:
-            _run(opened)
-            opened.commit()
+        with write_transaction(engine) as connection:
+            _run(connection)
     finally:
         engine.dispose()
 
