@@ -48,9 +48,10 @@ def build_services(options: Options, *, source: str = "cli") -> Services:
         pool_size=settings.get("database", "pool_size"),
         statement_timeout_ms=settings.get("database", "statement_timeout_ms") or None,
     )
+    clock = clock_for(options, settings)
     return Services(
-        store=SqlEventStore(engine),
-        clock=clock_for(options, settings),
+        store=SqlEventStore(engine, clock=clock.now),
+        clock=clock,
         definition_dirs=settings.definition_dirs,
         source=source,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +25,11 @@ from workflows.bootstrap import Options
 from workflows.errors import DefinitionFileError, WorkflowError
 
 EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_CORRUPT = 0, 1, 2, 3, 4
+
+# Modules that add command groups: each has ``register(subparsers, common, writer)``
+# and sets ``handler`` (a function of the parsed arguments returning the exit code)
+# on its parsers. They must import nothing heavy at module level: start-up time counts.
+EXTENSIONS: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -169,18 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
     listing = add("list", "every instance")
     listing.add_argument("--json", action="store_true")
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name).register(sub, common, writer)
     return parser
 
 
-def _print_json(value: Any) -> None:
+def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _options(args: argparse.Namespace) -> Options:
+def options_of(args: argparse.Namespace) -> Options:
     return Options(db=getattr(args, "db", None), config=getattr(args, "config", None), now=getattr(args, "now", None))
 
 
-def _actor(args: argparse.Namespace) -> str:
+def actor_of(args: argparse.Namespace) -> str:
     actor: str | None = args.actor
     if actor:
         return actor
@@ -194,7 +202,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     from workflows.bootstrap import database_url, settings_for
     from workflows.database import migrate
 
-    options = _options(args)
+    options = options_of(args)
     url = database_url(options, settings_for(options))
     revision = migrate(url)
     from sqlalchemy.engine import make_url
@@ -221,7 +229,7 @@ def _cmd_definition(args: argparse.Namespace) -> int:
         return EXIT_OK
     from governance.diagram import mermaid
 
-    settings = settings_for(_options(args))
+    settings = settings_for(options_of(args))
     print(mermaid(load_definition(find_definition(args.definition, settings.definition_dirs))), end="")
     return EXIT_OK
 
@@ -236,17 +244,17 @@ def _cmd_query(args: argparse.Namespace) -> int:
     from workflows.bootstrap import build_services
     from workflows.report import history_text, list_text, status_text
 
-    services = build_services(_options(args))
+    services = build_services(options_of(args))
     if args.command == "list":
         rows = services.instances()
-        _print_json(rows) if args.json else print(list_text(rows))
+        print_json(rows) if args.json else print(list_text(rows))
     elif args.command == "status":
         status = services.status(args.instance)
-        _print_json(status) if args.json else print(status_text(status))
+        print_json(status) if args.json else print(status_text(status))
     else:
         events = services.history(args.instance)
         timezone = services.load(args.instance).definition.timezone if not args.json else ""
-        _print_json(events) if args.json else print(history_text(events, timezone))
+        print_json(events) if args.json else print(history_text(events, timezone))
     return EXIT_OK
 
 
@@ -282,8 +290,8 @@ def _cmd_write(args: argparse.Namespace) -> int:
     from workflows.bootstrap import build_services
     from workflows.report import outcome_text
 
-    services = build_services(_options(args))
-    who = {"actor": _actor(args), "key": args.key}
+    services = build_services(options_of(args))
+    who = {"actor": actor_of(args), "key": args.key}
     command, action = args.command, getattr(args, "action", None)
     handlers: dict[tuple[str, str | None], Callable[[], Any]] = {
         ("start", None): lambda: services.start(args.definition, args.instance, day=args.date, **who),
@@ -308,11 +316,14 @@ def _cmd_write(args: argparse.Namespace) -> int:
         ("extend-deadline", None): lambda: services.extend_deadline(args.instance, args.deadline, args.reason, **who),
     }
     outcome = handlers[(command, action)]().as_json()
-    _print_json(outcome) if args.json else print(outcome_text(outcome))
+    print_json(outcome) if args.json else print(outcome_text(outcome))
     return EXIT_OK
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is not None:
+        return handler(args)
     if args.command == "init":
         return _cmd_init(args)
     if args.command == "definition":

@@ -31,6 +31,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "username": "",
         "password": "",
         "starttls": False,
+        "timeout_seconds": 30,
+    },
+    "audit": {"signing_key": "govflow-signing.key"},
+    "worker": {
+        "send_hour": 9,
+        "safety_interval_seconds": 300,
+        "retry_attempts": 4,
+        "retry_backoff_seconds": 30,
+        "batch_size": 200,
     },
 }
 

@@ -105,7 +105,7 @@ class Services:
         command = None
         if key:
             command = CommandRecord(key, instance.id, _request_hash(request), outcome.as_json())
-        self.store.append(
+        recorded = self.store.append(
             AppendRequest(
                 stream_id=instance.id,
                 expected_version=expected_version,
@@ -119,6 +119,11 @@ class Services:
             ),
             new_events,
         )
+        if not recorded and key:
+            # Another copy of this keyed command committed first: answer as it did.
+            replay = self._replayed(key, request)
+            if replay is not None:
+                return replay
         return outcome
 
     def _replayed(self, key: str | None, request: dict[str, Any]) -> Outcome | None:

@@ -12,8 +12,8 @@ Contract every adapter honours (the contract tests in
   :class:`~workflows.errors.ConcurrencyConflict` when the stream's version is not
   ``expected_version`` (``0`` means: the stream must not exist yet).
 - With a ``command``, the key is stored in the same transaction. A key seen before
-  with the same request returns the stored :class:`CommandRecord` without writing
-  anything; with another request it raises
+  with the same request writes nothing and returns ``[]`` (the caller reads the
+  stored answer with ``find_command``); with another request it raises
   :class:`~workflows.errors.CommandKeyReused`.
 - Events are never updated or deleted; the database itself refuses it.
 - ``definitions`` are stored by content hash, insert-only.
