@@ -338,6 +338,8 @@ class Services:
     def instances(self) -> list[dict[str, Any]]:
         rows = []
         for summary in self.store.streams():
+            if not is_instance_stream(summary.stream_id):
+                continue
             rows.append(
                 {
                     "instance": summary.stream_id,
@@ -370,6 +372,12 @@ def event_json(event: RecordedEvent) -> dict[str, Any]:
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
+
+
+def is_instance_stream(stream_id: str) -> bool:
+    """Instance ids never contain ':' nor start with '$'; other streams (checkpoints,
+    notifications of an instance as ``notifications:<instance>``) use those marks."""
+    return ":" not in stream_id and not stream_id.startswith("$")
 
 
 def _request_hash(request: dict[str, Any]) -> str:
