@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from governance.chain import canonical_json
 from governance.definition import Definition
 from governance.events import NewEvent, RecordedEvent
 from governance.quorum import DecisionInput
+from governance.errors import CorruptHistory
 from governance.state import Instance, fold
 from governance.status import status_of
 from workflows.bank_holidays import england_and_wales_bank_holidays
@@ -61,7 +63,9 @@ class Services:
     clock: Clock
     definition_dirs: list[Path] = field(default_factory=list)
     source: str = "cli"
+    cache_size: int = 1024
     _definitions: dict[str, Definition] = field(default_factory=dict, repr=False)
+    _instances: OrderedDict[str, Instance] = field(default_factory=OrderedDict, repr=False)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -77,10 +81,38 @@ class Services:
         return found
 
     def load(self, instance_id: str) -> Instance:
-        events = self.store.read_stream(instance_id)
-        if not events:
-            raise UnknownInstance(instance_id)
-        return fold(instance_id, events, self.definition)
+        """The instance's current state, caught up with the log.
+
+        Folded instances are cached (least recently used first out); each load reads
+        only the events appended since, so a command costs one short read, not a
+        fold of the whole history. The returned object belongs to the cache: commands
+        take it out with :meth:`_checkout` because the domain advances it in place.
+        """
+        cached = self._instances.pop(instance_id, None)
+        if cached is None:
+            events = self.store.read_stream(instance_id)
+            if not events:
+                raise UnknownInstance(instance_id)
+            instance = fold(instance_id, events, self.definition)
+        else:
+            instance = cached
+            for event in self.store.read_stream(instance_id, after_version=cached.version):
+                if event.version != instance.version + 1:
+                    raise CorruptHistory(instance_id, event.version, f"expected version {instance.version + 1}")
+                instance.apply(event, event.version)
+        self._remember(instance)
+        return instance
+
+    def _remember(self, instance: Instance) -> None:
+        self._instances[instance.id] = instance
+        while len(self._instances) > self.cache_size:
+            self._instances.popitem(last=False)
+
+    def _checkout(self, instance_id: str) -> Instance:
+        """Load an instance for a command: out of the cache until the command succeeds."""
+        instance = self.load(instance_id)
+        del self._instances[instance_id]
+        return instance
 
     def _meta(self, key: str | None) -> dict[str, Any]:
         meta: dict[str, Any] = {"source": self.source, "clock": "simulated" if self.clock.simulated else "system"}
@@ -149,10 +181,13 @@ class Services:
         replay = self._replayed(key, request)
         if replay is not None:
             return replay
-        instance = self.load(instance_id)
+        instance = self._checkout(instance_id)
         version = instance.version
         new_events = decide(instance, self.clock.now())
-        return self._commit(instance, version, new_events, actor=actor, key=key, request=request)
+        outcome = self._commit(instance, version, new_events, actor=actor, key=key, request=request)
+        if not outcome.replayed:
+            self._remember(instance)  # now at the version just appended
+        return outcome
 
     def _commit(
         self,

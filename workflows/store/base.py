@@ -75,8 +75,8 @@ class EventStore(Protocol):
         """Append ``events`` atomically after ``request.expected_version``; see the module contract."""
         ...
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        """All events of a stream in version order; empty if it does not exist."""
+    def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
+        """The stream's events after ``after_version`` (all by default) in version order."""
         ...
 
     def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:

@@ -78,10 +78,10 @@ class InMemoryEventStore:
                 self._commands[request.command.key] = (request.command, response)
         return [item.event for item in sealed]
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        """All events of a stream in version order; empty if it does not exist."""
+    def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
+        """The stream's events after ``after_version``, in version order; empty if none."""
         with self._lock:
-            rows = list(self._by_stream.get(stream_id, []))
+            rows = list(self._by_stream.get(stream_id, [])[after_version:])
         return [to_recorded(row) for row in rows]
 
     def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:

@@ -53,7 +53,11 @@ _ALLOCATE: Final = (
     .returning(log_head.c.position)
 )
 _INSERT_EVENTS: Final = insert(events)
-_READ_STREAM: Final = select(events).where(events.c.stream_id == bindparam("stream_id")).order_by(events.c.version)
+_READ_STREAM: Final = (
+    select(events)
+    .where(events.c.stream_id == bindparam("stream_id"), events.c.version > bindparam("after_version"))
+    .order_by(events.c.version)
+)
 _STREAM: Final = select(streams).where(streams.c.stream_id == bindparam("stream_id"))
 _STREAMS: Final = select(streams).order_by(streams.c.stream_id)
 _LOAD_DEFINITION: Final = select(definitions.c.content).where(definitions.c.hash == bindparam("hash"))
@@ -112,10 +116,11 @@ class SqlEventStore:
             raise store_error(self._engine, error, f"append to '{request.stream_id}'") from error
         return [item.event for item in sealed]
 
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        """All events of a stream in version order; empty if it does not exist."""
+    def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
+        """The stream's events after ``after_version``, in version order; empty if none."""
         with self._reading(f"read stream '{stream_id}'") as connection:
-            rows = connection.execute(_READ_STREAM, {"stream_id": stream_id}).mappings().all()
+            parameters = {"stream_id": stream_id, "after_version": after_version}
+            rows = connection.execute(_READ_STREAM, parameters).mappings().all()
         return [to_recorded(row) for row in rows]
 
     def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:
