@@ -108,11 +108,20 @@ class Services:
         while len(self._instances) > self.cache_size:
             self._instances.popitem(last=False)
 
-    def _checkout(self, instance_id: str) -> Instance:
-        """Load an instance for a command: out of the cache until the command succeeds."""
+    def _checkout(self, instance_id: str) -> tuple[Instance, bool]:
+        """Take an instance out of the cache for a command; True if it was read just now.
+
+        A cached instance is used without asking the store whether it is current: the
+        append's version check finds out, and :meth:`_run` then retries once on a
+        fresh read. That keeps the common case (one writer per instance) to a single
+        write transaction.
+        """
+        cached = self._instances.pop(instance_id, None)
+        if cached is not None:
+            return cached, False
         instance = self.load(instance_id)
         del self._instances[instance_id]
-        return instance
+        return instance, True
 
     def _meta(self, key: str | None) -> dict[str, Any]:
         meta: dict[str, Any] = {"source": self.source, "clock": "simulated" if self.clock.simulated else "system"}
@@ -181,10 +190,19 @@ class Services:
         replay = self._replayed(key, request)
         if replay is not None:
             return replay
-        instance = self._checkout(instance_id)
-        version = instance.version
-        new_events = decide(instance, self.clock.now())
-        outcome = self._commit(instance, version, new_events, actor=actor, key=key, request=request)
+        instance, fresh = self._checkout(instance_id)
+        try:
+            outcome = self._commit(
+                instance, instance.version, decide(instance, self.clock.now()), actor=actor, key=key, request=request
+            )
+        except ConcurrencyConflict:
+            if fresh:
+                raise
+            # The cached copy was behind the log: decide again on what the log says now.
+            instance, _ = self._checkout(instance_id)
+            outcome = self._commit(
+                instance, instance.version, decide(instance, self.clock.now()), actor=actor, key=key, request=request
+            )
         if not outcome.replayed:
             self._remember(instance)  # now at the version just appended
         return outcome

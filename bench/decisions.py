@@ -1,0 +1,160 @@
+"""Decisions recorded per second, one durable commit each (SQLite, WAL, synchronous=FULL).
+
+- govflow: ``Services.decide`` (the service call, no CLI), one decision per instance;
+- eventsourcing: an aggregate recording a decision event, ``app.save`` per decision;
+- SpiffWorkflow: complete a user task, serialise the workflow, save it, per decision;
+- raw limit: ``sqlite3`` insert of the same bytes as govflow's decision event, one commit each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import rate, scratch, timed
+
+DECISION = {
+    "gate": "approach-agreed",
+    "body": "secretariat",
+    "outcome": "approved",
+    "mode": "delegated",
+    "date": "2019-07-26",
+    "authority": "SB/2019/06/3",
+}
+
+
+def govflow(count: int) -> float:
+    from governance.quorum import DecisionInput
+    from workflows.clock import FixedClock
+    from workflows.database import make_engine, migrate
+    from workflows.services import Services
+    from workflows.store.sql import SqlEventStore
+
+    with scratch("decisions") as folder:
+        url = f"sqlite:///{folder / 'govflow.db'}"
+        migrate(url)
+        engine = make_engine(url)
+        clock = FixedClock(datetime(2019, 6, 3, 9, tzinfo=UTC))
+        services = Services(store=SqlEventStore(engine, clock=clock.now), clock=clock, cache_size=count + 1)
+        for index in range(count):
+            services.start("selep-lis-2019", f"lis-{index}", actor="bench")
+            services.load(f"lis-{index}")
+        clock.set(datetime(2019, 7, 26, 15, tzinfo=UTC))
+        decision = DecisionInput(
+            gate="approach-agreed",
+            body="secretariat",
+            outcome="approved",
+            day=date(2019, 7, 26),
+            mode="delegated",
+            authority="SB/2019/06/3",
+        )
+
+        def run() -> None:
+            for index in range(count):
+                services.decide(f"lis-{index}", decision, actor="secretary")
+
+        seconds = timed(run)
+        engine.dispose()
+    return rate(count, seconds)
+
+
+def raw_sqlite(count: int) -> float:
+    payload = json.dumps(DECISION | {"quorum": {"members": 1}, "votes": {}}, sort_keys=True)
+    with scratch("raw") as folder:
+        connection = sqlite3.connect(folder / "raw.db", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(
+            "CREATE TABLE events (stream_id TEXT, version INTEGER, data TEXT, PRIMARY KEY (stream_id, version))"
+        )
+
+        def run() -> None:
+            for index in range(count):
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("INSERT INTO events VALUES (?, ?, ?)", (f"lis-{index}", 1, payload))
+                connection.execute("COMMIT")
+
+        seconds = timed(run)
+        connection.close()
+    return rate(count, seconds)
+
+
+def eventsourcing(count: int) -> float:
+    from eventsourcing.application import Application
+    from eventsourcing.domain import Aggregate, event
+
+    class Gate(Aggregate):  # type: ignore[misc]
+        @event("Opened")  # type: ignore[misc]
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.decisions: list[dict[str, Any]] = []
+
+        @event("DecisionRecorded")  # type: ignore[misc]
+        def record(self, decision: dict[str, Any]) -> None:
+            self.decisions.append(decision)
+
+    with scratch("eventsourcing") as folder:
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "es.db")}
+        app = Application(env=env)
+        gates = []
+        for index in range(count):
+            gate = Gate(name=f"lis-{index}")
+            app.save(gate)
+            gates.append(gate)
+
+        def run() -> None:
+            for gate in gates:
+                gate.record(DECISION)
+                app.save(gate)
+
+        seconds = timed(run)
+        app.close()
+    return rate(count, seconds)
+
+
+def spiffworkflow(count: int) -> float:
+    from SpiffWorkflow.bpmn.parser import BpmnParser
+    from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.util.task import TaskState
+
+    parser = BpmnParser()
+    parser.add_bpmn_file(str(Path(__file__).with_name("lis_process.bpmn")))
+    spec = parser.get_spec("lis_signoff")
+    serializer = BpmnWorkflowSerializer()
+    with scratch("spiff") as folder:
+        connection = sqlite3.connect(folder / "spiff.db", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("CREATE TABLE workflows (id TEXT PRIMARY KEY, state TEXT)")
+        workflows = []
+        for index in range(count):
+            workflow = BpmnWorkflow(spec)
+            workflow.do_engine_steps()
+            workflows.append(workflow)
+            connection.execute(
+                "INSERT INTO workflows VALUES (?, ?)", (f"lis-{index}", serializer.serialize_json(workflow))
+            )
+
+        def run() -> None:
+            for index, workflow in enumerate(workflows):
+                task = workflow.get_tasks(state=TaskState.READY)[0]
+                task.data.update(DECISION)
+                task.run()
+                workflow.do_engine_steps()
+                state = serializer.serialize_json(workflow)
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("UPDATE workflows SET state = ? WHERE id = ?", (state, f"lis-{index}"))
+                connection.execute("COMMIT")
+
+        seconds = timed(run)
+        connection.close()
+    return rate(count, seconds)
+
+
+def environment_note() -> str:
+    return f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=FULL, {os.cpu_count()} cores"
