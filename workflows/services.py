@@ -9,8 +9,8 @@ Queries (status, history, list) read and fold; they never write.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -19,9 +19,9 @@ from typing import Any
 from governance import commands
 from governance.chain import canonical_json
 from governance.definition import Definition
+from governance.errors import CorruptHistory
 from governance.events import NewEvent, RecordedEvent
 from governance.quorum import DecisionInput
-from governance.errors import CorruptHistory
 from governance.state import Instance, fold
 from governance.status import status_of
 from workflows.bank_holidays import england_and_wales_bank_holidays
