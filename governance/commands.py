@@ -32,7 +32,7 @@ from governance.errors import (
 )
 from governance.events import JsonDict, NewEvent
 from governance.quorum import POSITIVE, DecisionInput, check_decision
-from governance.state import OUTCOMES, Instance, begin
+from governance.state import CORRECTION_ANNOTATES, CORRECTION_VOIDS, OUTCOMES, Instance, begin
 
 EVENT_SCHEMA_VERSION = 1
 
@@ -93,7 +93,9 @@ def start(
 ) -> tuple[Instance, list[NewEvent]]:
     """Start an instance of ``definition``; it records the calendar it will run under.
 
-    The definition's own meetings are scheduled at once, each as its own event.
+    The meetings the definition plans belong to the definition the event names (by
+    content hash), so the instance has them from its first event; a secretary
+    confirms each with ``schedule_meeting``.
     """
     started = day or local_day(now, definition)
     if started > local_day(now, definition):
@@ -114,19 +116,6 @@ def start(
     instance = begin(instance_id, definition, data)
     changes = _Changes(instance)
     changes.events.append(first)
-    for meeting in definition.meetings:
-        changes.emit(
-            ev.MEETING_SCHEDULED,
-            {
-                "meeting": meeting.id,
-                "body": meeting.body,
-                "date": meeting.date.isoformat(),
-                "synthetic": meeting.synthetic,
-                "source": "definition",
-                "note": meeting.note,
-            },
-            first.occurred_at,
-        )
     return instance, changes.events
 
 
@@ -490,4 +479,42 @@ def extend_deadline(
     if extra:
         data["bank_holidays"] = extra
     changes.emit(ev.DEADLINE_EXTENDED, data, now)
+    return changes.events
+
+
+# -- corrections -------------------------------------------------------------------------------
+
+
+def correct_event(
+    instance: Instance, version: int, event_type: str, reason: str, now: datetime, *, event_hash: str | None = None
+) -> list[NewEvent]:
+    """Record an amendment of event ``version`` (of type ``event_type``); the event itself stays.
+
+    A decision whose gate is still open is voided, so its body must decide again;
+    anything else (a passed gate, a finished instance, another kind of event) is
+    annotated. Allowed in every state: an auditor may correct a closed record too.
+    """
+    if not 1 <= version <= instance.version:
+        raise UnknownName("event version", str(version))
+    if not reason.strip():
+        raise NotApplicable("a correction needs a reason")
+    decision = next((d for d in instance.decisions if d.version == version), None)
+    voids = (
+        decision is not None
+        and decision.void is None
+        and decision.gate not in instance.passed
+        and instance.state not in (SUPERSEDED, instance.definition.final_phase)
+    )
+    data: JsonDict = {
+        "corrects": version,
+        "type": event_type,
+        "reason": reason,
+        "effect": CORRECTION_VOIDS if voids else CORRECTION_ANNOTATES,
+    }
+    if decision is not None:
+        data["decision"] = decision.id
+    if event_hash is not None:
+        data["hash"] = event_hash
+    changes = _Changes(instance)
+    changes.emit(ev.EVENT_CORRECTED, data, now)
     return changes.events

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 JsonDict = dict[str, Any]
 
@@ -30,6 +30,8 @@ INSTANCE_PAUSED: Final = "InstancePaused"
 INSTANCE_RESUMED: Final = "InstanceResumed"
 INSTANCE_SUPERSEDED: Final = "InstanceSuperseded"
 DEADLINE_EXTENDED: Final = "DeadlineExtended"
+# An amendment: references an earlier event of the stream, which stays in the log.
+EVENT_CORRECTED: Final = "EventCorrected"
 
 EVENT_TYPES: Final = frozenset(
     {
@@ -48,6 +50,7 @@ EVENT_TYPES: Final = frozenset(
         INSTANCE_RESUMED,
         INSTANCE_SUPERSEDED,
         DEADLINE_EXTENDED,
+        EVENT_CORRECTED,
     }
 )
 
@@ -59,6 +62,16 @@ class NewEvent:
     type: str
     data: JsonDict
     occurred_at: datetime
+
+
+class EventPayload(NamedTuple):
+    """What the fold needs of a recorded event, and nothing more (cheap to read in bulk)."""
+
+    stream_id: str
+    version: int
+    type: str
+    data: JsonDict
+    definition_hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,14 @@ from governance import events as ev
 from governance.calendar import WorkingCalendar
 from governance.definition import PAUSED, SUPERSEDED, Definition, Gate
 from governance.errors import CorruptHistory
-from governance.events import JsonDict, RecordedEvent
+from governance.events import EventPayload, JsonDict, RecordedEvent
 from governance.machine import machine_for
 
 POSITIVE_OUTCOMES = frozenset({"approved", "approved-with-conditions", "endorsed", "endorsed-with-comments"})
 DISSENT_OUTCOMES = frozenset({"not-endorsed"})
 OPEN_OUTCOMES = frozenset({"deferred", "noted", "returned", "rejected"})
+CORRECTION_VOIDS = "voided"
+CORRECTION_ANNOTATES = "annotated"
 OUTCOMES = (
     "approved",
     "approved-with-conditions",
@@ -76,7 +78,20 @@ class MeetingState:
     confirmed: bool = False
     """Scheduled by a secretary, not only planned in the definition."""
     cancelled: str | None = None
-    moves: list[tuple[date, str]] = field(default_factory=list)
+    moves: tuple[tuple[date, str], ...] = ()
+
+
+@dataclass(slots=True)
+class Correction:
+    """An amendment of an earlier event, which stays in the log (see :func:`_event_corrected`)."""
+
+    version: int
+    corrects: int
+    type: str
+    reason: str
+    effect: str
+    """``voided`` (a decision that no longer counts) or ``annotated`` (a note on the record)."""
+    decision: str | None = None
 
 
 @dataclass(slots=True)
@@ -109,6 +124,7 @@ class Instance:
     meetings: dict[str, MeetingState] = field(default_factory=dict)
     documents: list[DocumentVersion] = field(default_factory=list)
     deadline_history: list[tuple[date, str]] = field(default_factory=list)
+    corrections: list[Correction] = field(default_factory=list)
 
     # -- derived views -----------------------------------------------------------------
 
@@ -194,7 +210,7 @@ class Instance:
 
     # -- the fold ----------------------------------------------------------------------
 
-    def apply(self, event: RecordedEvent | ev.NewEvent, version: int | None = None) -> None:
+    def apply(self, event: RecordedEvent | EventPayload | ev.NewEvent, version: int | None = None) -> None:
         """Advance the state by one event. ``version`` defaults to the next one."""
         next_version = version if version is not None else self.version + 1
         handler = _HANDLERS.get(event.type)
@@ -260,7 +276,7 @@ def _meeting_scheduled(inst: Instance, data: JsonDict, version: int) -> None:
 
 def _meeting_rescheduled(inst: Instance, data: JsonDict, version: int) -> None:
     meeting = inst.meetings[data["meeting"]]
-    meeting.moves.append((meeting.day, data["reason"]))
+    meeting.moves = (*meeting.moves, (meeting.day, data["reason"]))
     meeting.day = date.fromisoformat(data["date"])
 
 
@@ -360,6 +376,28 @@ def _deadline_extended(inst: Instance, data: JsonDict, version: int) -> None:
         inst.calendar = replace(inst.calendar, bank_holidays=inst.calendar.bank_holidays | added)
 
 
+def _event_corrected(inst: Instance, data: JsonDict, version: int) -> None:
+    """A correction voids the decision it corrects while its gate is open, else annotates.
+
+    A voided decision stops counting (the body must decide again, as after a new
+    document version); a passed gate, or any other event, stays as it was: the
+    correction is recorded beside it and shown in history and status.
+    """
+    corrects = data["corrects"]
+    if not 1 <= corrects < version:
+        raise ValueError(f"corrects version {corrects}, which is not an earlier event")
+    effect = data["effect"]
+    decision_id = data.get("decision")
+    if effect == CORRECTION_VOIDS:
+        decision = next((d for d in inst.decisions if d.id == decision_id and d.version == corrects), None)
+        if decision is None or decision.gate in inst.passed:
+            raise ValueError(f"cannot void decision '{decision_id}': unknown, or its gate has passed")
+        _void(inst, [decision.id], f"corrected: {data['reason']}")
+    elif effect != CORRECTION_ANNOTATES:
+        raise ValueError(f"unknown correction effect '{effect}'")
+    inst.corrections.append(Correction(version, corrects, data["type"], data["reason"], effect, decision_id))
+
+
 def _started(inst: Instance, data: JsonDict, version: int) -> None:
     raise ValueError("an instance can start only once")
 
@@ -380,30 +418,46 @@ _HANDLERS: dict[str, Callable[[Instance, JsonDict, int], None]] = {
     ev.INSTANCE_RESUMED: _resumed,
     ev.INSTANCE_SUPERSEDED: _superseded,
     ev.DEADLINE_EXTENDED: _deadline_extended,
+    ev.EVENT_CORRECTED: _event_corrected,
 }
+
+
+_calendars: dict[tuple[str, tuple[str, ...]], WorkingCalendar] = {}
+
+
+def _calendar(definition: Definition, holidays: list[str]) -> WorkingCalendar:
+    """The calendar an instance runs under, shared by every instance recording the same one."""
+    key = (definition.content_hash or str(id(definition)), tuple(holidays))
+    calendar = _calendars.get(key)
+    if calendar is None:
+        calendar = WorkingCalendar(
+            bank_holidays=frozenset(date.fromisoformat(d) for d in holidays),
+            blackouts=definition.blackouts,
+        )
+        if len(_calendars) < 256:
+            _calendars[key] = calendar
+    return calendar
 
 
 def begin(instance_id: str, definition: Definition, data: JsonDict) -> Instance:
     """The state right after an ``InstanceStarted`` event with payload ``data``."""
-    calendar_data = data["calendar"]
-    calendar = WorkingCalendar(
-        bank_holidays=frozenset(date.fromisoformat(d) for d in calendar_data["bank_holidays"]),
-        blackouts=definition.blackouts,
-    )
-    return Instance(
+    instance = Instance(
         id=instance_id,
         definition=definition,
         started_on=date.fromisoformat(data["date"]),
         deadline=date.fromisoformat(data["deadline"]),
-        calendar=calendar,
+        calendar=_calendar(definition, data["calendar"]["bank_holidays"]),
         state=definition.initial_phase,
         version=1,
     )
+    for planned in definition.meetings:  # planned by the definition the instance runs under
+        instance.meetings[planned.id] = MeetingState(planned.id, planned.body, planned.date, planned.synthetic)
+    return instance
 
 
 def fold(
     stream_id: str,
-    events: Iterable[RecordedEvent],
+    events: Iterable[RecordedEvent | EventPayload],
     definition_for: Callable[[str], Definition],
 ) -> Instance:
     """Rebuild an instance from its events; ``definition_for`` maps a content hash to a definition."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from governance.events import NewEvent, RecordedEvent
+from governance.events import EventPayload, NewEvent, RecordedEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,11 @@ class EventStore(Protocol):
 
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after ``after_version`` (all by default) in version order."""
+        ...
+
+    def iter_payloads(self, stream_ids: Sequence[str]) -> Iterator[EventPayload]:
+        """The events of the given streams, stream by stream in version order, reduced to
+        what the fold needs (no timestamps, metadata or hashes): loading many instances."""
         ...
 
     def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:

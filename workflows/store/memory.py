@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, parse_timestamp
-from governance.events import NewEvent, RecordedEvent
+from governance.events import EventPayload, NewEvent, RecordedEvent
 from workflows.errors import CommandKeyReused, ConcurrencyConflict
 from workflows.store.base import AppendRequest, CommandRecord, StreamSummary
 from workflows.store.sealing import prepare, seal, to_recorded
@@ -83,6 +83,12 @@ class InMemoryEventStore:
         with self._lock:
             rows = list(self._by_stream.get(stream_id, [])[after_version:])
         return [to_recorded(row) for row in rows]
+
+    def iter_payloads(self, stream_ids: Sequence[str]) -> Iterator[EventPayload]:
+        """The events of ``stream_ids``, stream by stream, reduced to what the fold needs."""
+        for stream_id in sorted(set(stream_ids)):
+            for event in self.read_stream(stream_id):
+                yield EventPayload(event.stream_id, event.version, event.type, event.data, event.definition_hash)
 
     def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:
         """Every event after ``after_position`` in position order, copied ``batch_size`` at a time."""
