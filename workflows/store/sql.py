@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import BigInteger, Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, parse_timestamp
@@ -201,9 +200,15 @@ class SqlEventStore:
         dialect = self._engine.dialect.name
         try:
             with write_transaction(self._engine) as connection:
+                # Dialect modules are imported here, not at the top: the PostgreSQL one pulls in
+                # asyncio, which a command on SQLite should not pay for at start-up.
                 if dialect == "postgresql":
+                    from sqlalchemy.dialects import postgresql
+
                     connection.execute(postgresql.insert(definitions).values(values).on_conflict_do_nothing())
                 elif dialect == "sqlite":
+                    from sqlalchemy.dialects import sqlite
+
                     connection.execute(sqlite.insert(definitions).values(values).on_conflict_do_nothing())
                 elif connection.execute(_LOAD_DEFINITION, {"hash": definition_hash}).first() is None:
                     connection.execute(insert(definitions).values(values))
