@@ -79,3 +79,42 @@ def hashed_fields(
 def event_hash(fields: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of :func:`hashed_fields`."""
     return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
+
+
+_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def canonical_event_text(
+    *,
+    stream_id: str,
+    version: int,
+    position: int,
+    type: str,
+    schema_version: int,
+    data_text: str,
+    meta_text: str,
+    occurred_at: str,
+    recorded_at: str,
+    actor: str,
+    definition_hash: str,
+    prev_hash: str,
+) -> str:
+    """``canonical_json(hashed_fields(...))`` built from texts already canonical.
+
+    ``data_text`` and ``meta_text`` must be canonical JSON themselves (as stored). The
+    keys are spliced in sorted order, so the result is byte-for-byte what
+    :func:`canonical_json` gives, without decoding and re-encoding the payload: this
+    is the path of every append and of every verification.
+    """
+    return (
+        f'{{"actor":{_text(actor)},"data":{data_text},"definition_hash":{_text(definition_hash)},'
+        f'"meta":{meta_text},"occurred_at":{_text(occurred_at)},"position":{int(position)},'
+        f'"prev_hash":{_text(prev_hash)},"recorded_at":{_text(recorded_at)},'
+        f'"schema_version":{int(schema_version)},"stream_id":{_text(stream_id)},"type":{_text(type)},'
+        f'"version":{int(version)}}}'
+    )
+
+
+def text_hash(text: str) -> str:
+    """SHA-256 (hex) of a canonical text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

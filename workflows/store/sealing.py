@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from governance.chain import canonical_json, event_hash, format_timestamp, hashed_fields, parse_timestamp
+from governance.chain import canonical_event_text, canonical_json, format_timestamp, parse_timestamp, text_hash
 from governance.events import NewEvent, RecordedEvent
 from workflows.store.base import AppendRequest
 
@@ -27,6 +27,7 @@ class EventText:
     schema_version: int
     data: str
     occurred_at: str
+    source: NewEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ def prepare(request: AppendRequest, events: Sequence[NewEvent]) -> tuple[list[Ev
             schema_version=getattr(event, "schema_version", DEFAULT_SCHEMA_VERSION),
             data=canonical_json(event.data),
             occurred_at=format_timestamp(event.occurred_at),
+            source=event,
         )
         for event in events
     ]
@@ -73,27 +75,60 @@ def seal(
     """Give each event its version, position and hash, each chained to the one before."""
     sealed: list[Sealed] = []
     meta_value = json.loads(meta)
+    recorded = parse_timestamp(recorded_at)
     for offset, text in enumerate(texts):
-        data_value = json.loads(text.data)
-        fields = hashed_fields(
+        row = {
+            "stream_id": request.stream_id,
+            "version": first_version + offset,
+            "position": first_position + offset,
+            "type": text.type,
+            "schema_version": text.schema_version,
+            "data": text.data,
+            "meta": meta,
+            "occurred_at": text.occurred_at,
+            "recorded_at": recorded_at,
+            "actor": request.actor,
+            "definition_hash": request.definition_hash,
+            "prev_hash": prev_hash,
+        }
+        # The texts are canonical already: splice them instead of decoding and re-encoding.
+        row["hash"] = digest = text_hash(canonical_event_text(data_text=text.data, meta_text=meta, **_scalars(row)))
+        event = RecordedEvent(
             stream_id=request.stream_id,
-            version=first_version + offset,
-            position=first_position + offset,
+            version=row["version"],
+            position=row["position"],
             type=text.type,
-            schema_version=text.schema_version,
-            data=data_value,
-            meta=meta_value,
-            occurred_at=text.occurred_at,
-            recorded_at=recorded_at,
+            data=text.source.data,
+            occurred_at=parse_timestamp(text.occurred_at),
+            recorded_at=recorded,
             actor=request.actor,
             definition_hash=request.definition_hash,
             prev_hash=prev_hash,
+            hash=digest,
+            schema_version=text.schema_version,
+            meta=meta_value,
         )
-        digest = event_hash(fields)
-        row = {**fields, "data": text.data, "meta": meta, "hash": digest}
-        sealed.append(Sealed(event=to_recorded(row), row=row))
+        sealed.append(Sealed(event=event, row=row))
         prev_hash = digest
     return sealed
+
+
+def _scalars(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: row[key] for key in _SCALAR_KEYS}
+
+
+_SCALAR_KEYS = (
+    "stream_id",
+    "version",
+    "position",
+    "type",
+    "schema_version",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "definition_hash",
+    "prev_hash",
+)
 
 
 def to_recorded(row: Mapping[Any, Any]) -> RecordedEvent:

@@ -12,12 +12,13 @@ anything else ``StoreError`` with a one-line message.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, parse_timestamp
@@ -25,33 +26,13 @@ from governance.events import EventPayload, NewEvent, RecordedEvent
 from workflows.database import read_connection, store_error, write_transaction
 from workflows.errors import CommandKeyReused, ConcurrencyConflict, StoreError
 from workflows.store.base import AppendRequest, CommandRecord, StreamSummary
-from workflows.store.schema import command_keys, definitions, events, log_head, streams
+from workflows.store.schema import command_keys, definitions, events, streams
 from workflows.store.sealing import prepare, seal, to_recorded
 
 # Built once; SQLAlchemy caches their compiled form, so each append only binds values.
 _FIND_COMMAND: Final = select(command_keys).where(command_keys.c.key == bindparam("key"))
 _INSERT_COMMAND: Final = insert(command_keys)
 _INSERT_STREAM: Final = insert(streams)
-_ADVANCE_STREAM: Final = (
-    update(streams)
-    .where(streams.c.stream_id == bindparam("b_stream_id"), streams.c.version == bindparam("b_expected"))
-    .values(
-        version=bindparam("b_version"),
-        phase=bindparam("b_phase"),
-        definition_hash=bindparam("b_definition_hash"),
-        updated_at=bindparam("b_updated_at"),
-    )
-)
-_HEAD_HASH: Final = select(events.c.hash).where(
-    events.c.stream_id == bindparam("stream_id"), events.c.version == bindparam("version")
-)
-_ALLOCATE: Final = (
-    update(log_head)
-    .where(log_head.c.id == 1)
-    .values(position=log_head.c.position + bindparam("count", type_=BigInteger))
-    .returning(log_head.c.position)
-)
-_INSERT_EVENTS: Final = insert(events)
 _READ_STREAM: Final = (
     select(events)
     .where(events.c.stream_id == bindparam("stream_id"), events.c.version > bindparam("after_version"))
@@ -73,6 +54,29 @@ _UNIQUE_VIOLATION: Final = "23505"
 _SQLITE_UNIQUE_ERRORS: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
 
 
+# The append path in plain SQL, run with ``exec_driver_sql``: it skips SQLAlchemy's
+# statement compilation, which cost more than the statements themselves. Written
+# with ``:name`` parameters (sqlite3's style) and translated for psycopg.
+_RAW_FIND_COMMAND: Final = "SELECT request_hash FROM command_keys WHERE key = :key"
+_RAW_ADVANCE_STREAM: Final = (
+    "UPDATE streams SET version = :version, phase = :phase, definition_hash = :definition_hash, "
+    "updated_at = :updated_at WHERE stream_id = :stream_id AND version = :expected"
+)
+_RAW_HEAD_HASH: Final = "SELECT hash FROM events WHERE stream_id = :stream_id AND version = :version"
+_RAW_ALLOCATE: Final = "UPDATE log_head SET position = position + :count WHERE id = 1 RETURNING position"
+_RAW_INSERT_EVENTS: Final = (
+    "INSERT INTO events (stream_id, version, position, type, schema_version, data, meta, occurred_at, "
+    "recorded_at, actor, definition_hash, prev_hash, hash) VALUES (:stream_id, :version, :position, :type, "
+    ":schema_version, :data, :meta, :occurred_at, :recorded_at, :actor, :definition_hash, :prev_hash, :hash)"
+)
+_NAMED_PARAMETER: Final = re.compile(r":(\w+)")
+
+
+def _for_dialect(sql: str, dialect: str) -> str:
+    """``:name`` parameters as the driver wants them (psycopg: ``%(name)s``)."""
+    return _NAMED_PARAMETER.sub(r"%(\1)s", sql) if dialect == "postgresql" else sql
+
+
 class SqlEventStore:
     """The :class:`~workflows.store.base.EventStore` on a migrated SQLAlchemy engine.
 
@@ -83,6 +87,12 @@ class SqlEventStore:
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None) -> None:
         self._engine = engine
         self._clock = clock
+        dialect = engine.dialect.name
+        self._find_command = _for_dialect(_RAW_FIND_COMMAND, dialect)
+        self._advance = _for_dialect(_RAW_ADVANCE_STREAM, dialect)
+        self._head_hash = _for_dialect(_RAW_HEAD_HASH, dialect)
+        self._allocate = _for_dialect(_RAW_ALLOCATE, dialect)
+        self._insert_events = _for_dialect(_RAW_INSERT_EVENTS, dialect)
 
     @property
     def engine(self) -> Engine:
@@ -102,7 +112,7 @@ class SqlEventStore:
                 if request.command is not None and self._command_seen(connection, request.command):
                     return []
                 prev_hash = self._advance_stream(connection, request, count, recorded_at)
-                last_position: int = connection.execute(_ALLOCATE, {"count": count}).scalar_one()
+                last_position: int = connection.exec_driver_sql(self._allocate, {"count": count}).scalar_one()
                 sealed = seal(
                     request,
                     texts,
@@ -112,7 +122,7 @@ class SqlEventStore:
                     first_position=last_position - count + 1,
                     prev_hash=prev_hash,
                 )
-                connection.execute(_INSERT_EVENTS, [item.row for item in sealed])
+                connection.exec_driver_sql(self._insert_events, [item.row for item in sealed])
                 if request.command is not None:
                     connection.execute(_INSERT_COMMAND, _command_row(request.command, recorded_at))
         except DBAPIError as error:
@@ -226,10 +236,10 @@ class SqlEventStore:
         return content
 
     def _command_seen(self, connection: Connection, command: CommandRecord) -> bool:
-        row = connection.execute(_FIND_COMMAND, {"key": command.key}).mappings().first()
-        if row is None:
+        stored = connection.exec_driver_sql(self._find_command, {"key": command.key}).scalar_one_or_none()
+        if stored is None:
             return False
-        if row["request_hash"] != command.request_hash:
+        if stored != command.request_hash:
             raise CommandKeyReused(command.key)
         return True
 
@@ -250,21 +260,21 @@ class SqlEventStore:
                 },
             )
             return GENESIS_HASH
-        moved = connection.execute(
-            _ADVANCE_STREAM,
+        moved = connection.exec_driver_sql(
+            self._advance,
             {
-                "b_stream_id": request.stream_id,
-                "b_expected": request.expected_version,
-                "b_version": request.expected_version + count,
-                "b_phase": request.phase,
-                "b_definition_hash": request.definition_hash,
-                "b_updated_at": now,
+                "stream_id": request.stream_id,
+                "expected": request.expected_version,
+                "version": request.expected_version + count,
+                "phase": request.phase,
+                "definition_hash": request.definition_hash,
+                "updated_at": now,
             },
         )
         if moved.rowcount != 1:
             raise ConcurrencyConflict(request.stream_id, request.expected_version)
-        head = connection.execute(
-            _HEAD_HASH, {"stream_id": request.stream_id, "version": request.expected_version}
+        head = connection.exec_driver_sql(
+            self._head_hash, {"stream_id": request.stream_id, "version": request.expected_version}
         ).scalar_one_or_none()
         if head is None:
             raise StoreError(

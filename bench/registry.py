@@ -1,0 +1,80 @@
+"""The figures of the benchmark, each a function ``(quick, repeats) -> Figure``.
+
+Sizes: the full run uses the sizes the targets name; ``--quick`` uses small ones
+so that a smoke test can run the whole benchmark in well under a minute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench import coldstart, decisions, fold
+from bench.common import Figure, Series
+
+
+def decisions_figure(quick: bool, repeats: int) -> Figure:
+    count = 150 if quick else 1000
+    figure = Figure(
+        figure="decisions recorded per second, one durable commit each (SQLite, WAL, synchronous=FULL)",
+        unit="decisions/s",
+        higher_is_better=True,
+        govflow=Series("govflow"),
+        peers=[Series("eventsourcing"), Series("SpiffWorkflow")],
+        limit=Series("sqlite3 insert, one commit each"),
+        target="≥ 60% of the limit, ahead of both peers",
+        notes=decisions.environment_note(),
+    )
+    for _ in range(repeats):  # interleaved, so that noise hits every contender alike
+        figure.govflow.values.append(decisions.govflow(count))
+        figure.peers[0].values.append(decisions.eventsourcing(count))
+        figure.peers[1].values.append(decisions.spiffworkflow(count))
+        assert figure.limit is not None
+        figure.limit.values.append(decisions.raw_sqlite(count))
+    return figure
+
+
+def fold_figure(quick: bool, repeats: int) -> Figure:
+    instances = 500 if quick else 10_000
+    figure = Figure(
+        figure=f"load and fold {instances:,} LIS instances (each walked to drafting)",
+        unit="instances/s",
+        higher_is_better=True,
+        govflow=Series("govflow"),
+        peers=[Series("SpiffWorkflow deserialise")],
+        target="10,000 in under 2 s (≥ 5,000/s), ahead of SpiffWorkflow, < 20 KiB per instance",
+    )
+    memory = Series("bytes retained per instance")
+    for _ in range(repeats):
+        folded, per_instance, peer = fold.measure(instances)
+        figure.govflow.values.append(folded)
+        figure.peers[0].values.append(peer)
+        memory.values.append(per_instance)
+    figure.notes = f"memory per loaded instance: {memory.median / 1024:.1f} KiB (median)"
+    return figure
+
+
+def coldstart_figure(quick: bool, repeats: int) -> Figure:
+    runs = 3 if quick else 10
+    figure = Figure(
+        figure="`govflow status` cold start (a new process)",
+        unit="seconds",
+        higher_is_better=False,
+        govflow=Series("govflow status"),
+        limit=Series("python -c pass"),
+        target="within 0.25 s of `python -c pass`",
+    )
+    assert figure.limit is not None
+    for _ in range(repeats):
+        status, bare = coldstart.measure(runs)
+        figure.govflow.values.append(sorted(status)[len(status) // 2])
+        figure.limit.values.append(sorted(bare)[len(bare) // 2])
+    overhead = figure.govflow.median - figure.limit.median
+    figure.notes = f"govflow adds {overhead * 1000:.0f} ms to a bare interpreter (median)"
+    return figure
+
+
+FIGURES: dict[str, Callable[[bool, int], Figure]] = {
+    "decisions": decisions_figure,
+    "fold": fold_figure,
+    "coldstart": coldstart_figure,
+}
