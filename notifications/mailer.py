@@ -1,0 +1,262 @@
+"""Sending email: the ``Mailer`` port and its SMTP adapter.
+
+``SmtpMailer`` speaks SMTP through ``smtplib`` and translates every failure into the
+package's errors, so callers decide on three outcomes only:
+
+- ``SmtpConfigError``: the settings cannot work (no server there, login refused, no
+  STARTTLS). Raised by ``check()`` at start and by ``send()`` if it happens later; stop
+  and fix the configuration rather than blame the message.
+- ``TransientSmtpError``: a 4xx reply, a dropped connection, a timeout, the server down.
+  The message was not accepted; send the same message again later.
+- ``PermanentSmtpError``: a 5xx reply, a refused recipient. Sending it again will fail.
+
+Used as a context manager, one connection serves a whole batch; before reusing it the
+mailer checks it with NOOP and reconnects if the server has closed it in between. It
+never retries a message itself: a failure during the transaction is reported, because
+only the caller knows whether a resend is safe. Passwords never appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from ipaddress import ip_address
+from types import TracebackType
+from typing import Protocol
+
+from notifications.errors import PermanentSmtpError, SmtpConfigError, TransientSmtpError
+
+__all__ = ["Mailer", "SmtpMailer", "SmtpSettings"]
+
+log = logging.getLogger(__name__)
+
+
+class Mailer(Protocol):
+    """The port for sending one email.
+
+    ``send`` returns the message's Message-ID once the server (or fake) has accepted it,
+    and raises ``TransientSmtpError`` (try again later), ``PermanentSmtpError`` (do not)
+    or ``SmtpConfigError`` (the mailer itself is misconfigured).
+    """
+
+    def send(self, message: EmailMessage) -> str: ...
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to submit mail; the names follow ``config.toml`` ``[smtp]``."""
+
+    host: str
+    port: int
+    sender: str
+    username: str = ""
+    password: str = field(default="", repr=False)
+    starttls: bool = False
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise SmtpConfigError("no SMTP server given (smtp.host)")
+        if not 0 < self.port < 65536:
+            raise SmtpConfigError(f"SMTP port {self.port} is not a port number (smtp.port)")
+        if "@" not in self.sender:
+            raise SmtpConfigError(f"'{self.sender}' is not a sender address (smtp.from)")
+        if self.timeout <= 0:
+            raise SmtpConfigError("the SMTP timeout must be positive (smtp.timeout_seconds)")
+        if self.username and not self.starttls and not self.loopback:
+            raise SmtpConfigError(
+                f"refusing to send the SMTP password to {self.where} without TLS: "
+                "set smtp.starttls = true (smtp.starttls)"
+            )
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+class SmtpMailer:
+    """The SMTP adapter of :class:`Mailer`."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._connection: smtplib.SMTP | None = None
+        self._batch = False
+
+    def check(self) -> None:
+        """Connect, STARTTLS and log in as configured, then quit; raises ``SmtpConfigError``."""
+        connection = self._connect()
+        _quietly_quit(connection)
+
+    def __enter__(self) -> SmtpMailer:
+        self._batch = True
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._batch = False
+        self._drop()
+
+    def send(self, message: EmailMessage) -> str:
+        """Submit ``message``; return its Message-ID. See the module docstring for the errors."""
+        message_id = message["Message-ID"]
+        if not message_id:
+            raise ValueError("a message to send needs a Message-ID")
+        connection = self._usable_connection()
+        try:
+            refused = connection.send_message(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            raise _refusal(error.recipients, accepted_some=False) from None
+        except smtplib.SMTPResponseException as error:
+            # Covers SMTPSenderRefused, SMTPDataError and any other reply with a code.
+            raise _by_code(error.smtp_code, _reply_text(error.smtp_error), "the server refused the message") from None
+        except smtplib.SMTPNotSupportedError as error:
+            where = self.settings.where
+            raise PermanentSmtpError(f"the SMTP server at {where} cannot take this message: {error}") from None
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self._drop()
+            raise TransientSmtpError(f"lost the connection to {self.settings.where}: {_describe(error)}") from None
+        finally:
+            if not self._batch:
+                self._drop()
+        if refused:
+            raise _refusal(refused, accepted_some=True)
+        log.debug("sent %s to %s via %s", message_id, message["To"], self.settings.where)
+        return str(message_id)
+
+    def _usable_connection(self) -> smtplib.SMTP:
+        if self._connection is not None:
+            try:
+                alive = self._connection.noop()[0] == 250
+            except (smtplib.SMTPException, OSError):
+                alive = False
+            if not alive:
+                # The server closed an idle connection (a timeout, a restart): start a new one.
+                log.info("SMTP connection to %s was closed by the server; reconnecting", self.settings.where)
+                self._drop()
+        if self._connection is None:
+            try:
+                self._connection = self._connect()
+            except _Unreachable as error:
+                # check() passed at start, so the server is down or unreachable for now.
+                raise TransientSmtpError(str(error)) from None
+        return self._connection
+
+    def _connect(self) -> smtplib.SMTP:
+        settings, where = self.settings, self.settings.where
+        # smtplib would otherwise look up this machine's FQDN for EHLO: slow with a poor resolver.
+        local_hostname = "localhost" if settings.loopback else None
+        try:
+            connection = smtplib.SMTP(settings.host, settings.port, local_hostname, timeout=settings.timeout)
+        except (OSError, smtplib.SMTPException) as error:
+            raise _unreachable(where, error) from None
+        stage = "STARTTLS"
+        try:
+            if settings.starttls:
+                connection.ehlo()
+                connection.starttls(context=ssl.create_default_context())
+                connection.ehlo()
+            stage = "login (AUTH)"
+            if settings.username:
+                connection.login(settings.username, settings.password)
+        except Exception as error:
+            _quietly_quit(connection)
+            problem = _setup_failure(settings, stage, error)
+            if problem is None:
+                raise
+            raise problem from None
+        return connection
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            _quietly_quit(self._connection)
+            self._connection = None
+
+
+class _Unreachable(SmtpConfigError):
+    """No SMTP server answered: a configuration error at start, a transient one later."""
+
+
+def _unreachable(where: str, error: BaseException) -> _Unreachable:
+    if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, OSError):
+        error = error.__context__  # smtplib hides a timeout while waiting for the greeting
+    if isinstance(error, socket.gaierror):
+        reason, keys = "unknown host", "smtp.host"
+    elif isinstance(error, ConnectionRefusedError):
+        reason, keys = "connection refused", "smtp.host / smtp.port"
+    elif isinstance(error, TimeoutError):
+        reason, keys = "no answer in time", "smtp.host / smtp.port / smtp.timeout_seconds"
+    elif isinstance(error, smtplib.SMTPResponseException):
+        reason, keys = f"it answered {error.smtp_code} {_reply_text(error.smtp_error)}", "smtp.host / smtp.port"
+    else:
+        reason, keys = _describe(error), "smtp.host / smtp.port"
+    return _Unreachable(f"cannot reach SMTP server {where}: {reason} ({keys})")
+
+
+def _setup_failure(settings: SmtpSettings, stage: str, error: Exception) -> SmtpConfigError | None:
+    where = settings.where
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        message = (
+            f"SMTP server {where} refused the login for user '{settings.username}': "
+            f"{error.smtp_code} {_reply_text(error.smtp_error)} (smtp.username / smtp.password)"
+        )
+    elif isinstance(error, smtplib.SMTPNotSupportedError):
+        key = "smtp.starttls" if stage == "STARTTLS" else "smtp.username"
+        message = f"SMTP server {where} does not support {stage} ({key})"
+    elif isinstance(error, smtplib.SMTPResponseException):
+        message = f"SMTP server {where} refused {stage}: {error.smtp_code} {_reply_text(error.smtp_error)}"
+    elif isinstance(error, ssl.SSLError):
+        message = f"TLS with SMTP server {where} failed: {error.__class__.__name__} {_describe(error)} (smtp.starttls)"
+    elif isinstance(error, smtplib.SMTPException | OSError):
+        message = f"SMTP server {where} failed during {stage}: {_describe(error)} (smtp.host / smtp.port)"
+    else:
+        return None
+    return SmtpConfigError(message)
+
+
+def _refusal(recipients: dict[str, tuple[int, bytes]], *, accepted_some: bool) -> Exception:
+    details = "; ".join(f"{who}: {code} {_reply_text(text)}" for who, (code, text) in sorted(recipients.items()))
+    prefix = "accepted for some recipients but refused for" if accepted_some else "recipient refused"
+    codes = {code for code, _ in recipients.values()}
+    # Retrying resends to every recipient: worth it only if no refusal is final.
+    if all(400 <= code < 500 for code in codes):
+        return TransientSmtpError(f"{prefix}: {details}", code=min(codes))
+    return PermanentSmtpError(f"{prefix}: {details}", code=max(codes))
+
+
+def _by_code(code: int, text: str, what: str) -> Exception:
+    message = f"{what}: {code} {text}"
+    if 500 <= code < 600:
+        return PermanentSmtpError(message, code=code)
+    return TransientSmtpError(message, code=code if code > 0 else None)
+
+
+def _reply_text(text: bytes | str) -> str:
+    decoded = text.decode(errors="replace") if isinstance(text, bytes) else text
+    return " ".join(decoded.split())
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return str(error) or error.__class__.__name__
+
+
+def _quietly_quit(connection: smtplib.SMTP) -> None:
+    try:
+        connection.quit()
+    except (smtplib.SMTPException, OSError):
+        connection.close()

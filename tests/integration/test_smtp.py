@@ -1,0 +1,288 @@
+"""The SMTP mailer against the real embedded server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import mailbox
+import re
+import socket
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import AuthResult
+
+from notifications.errors import PermanentSmtpError, SmtpConfigError, TransientSmtpError
+from notifications.ics import meeting_invite
+from notifications.mailer import SmtpMailer, SmtpSettings
+from notifications.message import build_message, make_message_id, message_sha256
+from notifications.sink import MailSink
+from notifications.templates import KINDS, SAMPLE_CONTEXT, RenderedMessage, TemplateRenderer
+
+SENDER = "govflow@selep.example"
+ALEX = "alex.morgan@selep.example"
+BUSY = "busy@selep.example"
+GONE = "gone@selep.example"
+DUE = datetime(2019, 9, 13, 8, 0, tzinfo=UTC)
+RENDERER = TemplateRenderer()
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[MailSink]:
+    refusals = {BUSY: "451 4.2.1 Mailbox busy, try again later", GONE: "550 5.1.1 No such mailbox"}
+    with MailSink(tmp_path / "mail", refusals=refusals) as running:
+        yield running
+
+
+@pytest.fixture
+def settings(sink: MailSink) -> SmtpSettings:
+    return SmtpSettings(host=sink.host, port=sink.port, sender=SENDER, timeout=5)
+
+
+def notice(key: str, *to: str, kind: str = "call_for_papers", invite: bool = False, **context: Any) -> EmailMessage:
+    rendered = RENDERER.render(kind, {**SAMPLE_CONTEXT[kind], **context})
+    attachments = [board_meeting()] if invite else []
+    return build_message(
+        sender=SENDER,
+        to=list(to) or [ALEX],
+        rendered=rendered,
+        message_id=make_message_id(key, "selep.example"),
+        attachments=attachments,
+        date=DUE,
+    )
+
+
+def board_meeting() -> Any:
+    return meeting_invite(
+        uid="strategic-board-2019-10-04@selep.example",
+        summary="SELEP Strategic Board",
+        description="Local Industrial Strategy: progress and structure",
+        day=date(2019, 10, 4),
+        start=time(10),
+        end=time(12),
+        timezone="Europe/London",
+        organizer=SENDER,
+        attendees=[ALEX],
+        stamp=DUE,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_check_passes_against_a_running_server(settings: SmtpSettings) -> None:
+    SmtpMailer(settings).check()
+
+
+def test_several_messages_over_one_connection_arrive_with_their_message_id_and_invitation(
+    sink: MailSink, settings: SmtpSettings
+) -> None:
+    messages = [notice(f"key-{kind}", kind=kind, invite=True) for kind in KINDS[:4]]
+
+    with SmtpMailer(settings) as mailer:
+        returned = [mailer.send(message) for message in messages]
+
+    arrived = sink.messages()
+    assert returned == [message["Message-ID"] for message in messages]
+    assert [message["Message-ID"] for message in arrived] == returned
+    assert len({message["X-Peer"] for message in arrived}) == 1  # one connection for the batch
+    for message in arrived:
+        assert message["X-RcptTo"] == ALEX
+        assert message.get_content_type() == "multipart/mixed"
+        alternative, calendar = message.iter_parts()
+        assert [part.get_content_type() for part in alternative.iter_parts()] == ["text/plain", "text/html"]
+        assert calendar.get_content_type() == "text/calendar" and calendar.get_filename() == "invite.ics"
+        assert calendar.get_content().encode() == board_meeting().data
+
+
+def test_what_arrives_is_byte_for_byte_the_message_that_was_hashed(sink: MailSink, settings: SmtpSettings) -> None:
+    message = notice("key-hash", kind="gate_passed", gate_name="Final draft – “agreed” by the Strategic Board")
+
+    SmtpMailer(settings).send(message)
+
+    box = mailbox.Maildir(sink.maildir, create=False)
+    (stored,) = [box.get_bytes(key) for key in box.iterkeys()]
+    trace_headers = 3  # Return-Path, X-RcptTo, X-Peer
+    sent = b"\r\n".join(stored.split(b"\n")[trace_headers:])
+    assert hashlib.sha256(sent).hexdigest() == message_sha256(message)
+    assert sink.messages()[0]["Subject"] == "Gate passed: Final draft – “agreed” by the Strategic Board"
+
+
+def test_a_resend_carries_the_same_message_id_and_hash(sink: MailSink, settings: SmtpSettings) -> None:
+    first, resend = notice("key-once"), notice("key-once")
+
+    with SmtpMailer(settings) as mailer:
+        mailer.send(first)
+        mailer.send(resend)
+
+    assert message_sha256(first) == message_sha256(resend)
+    assert {message["Message-ID"] for message in sink.messages()} == {first["Message-ID"]}
+
+
+@pytest.mark.parametrize(
+    ("recipient", "error", "code"), [(BUSY, TransientSmtpError, 451), (GONE, PermanentSmtpError, 550)]
+)
+def test_a_4xx_refusal_is_transient_and_a_5xx_one_permanent(
+    sink: MailSink, settings: SmtpSettings, recipient: str, error: type[Exception], code: int
+) -> None:
+    with pytest.raises(error, match=re.escape(f"recipient refused: {recipient}: {code} ")) as raised:
+        SmtpMailer(settings).send(notice("key-refused", recipient))
+
+    assert raised.value.code == code  # type: ignore[attr-defined]
+    assert sink.messages() == []
+
+
+def test_a_refusal_leaves_the_connection_usable_for_the_next_message(sink: MailSink, settings: SmtpSettings) -> None:
+    with SmtpMailer(settings) as mailer:
+        with pytest.raises(PermanentSmtpError):
+            mailer.send(notice("key-gone", GONE))
+        mailer.send(notice("key-ok-1"))
+        with pytest.raises(TransientSmtpError):
+            mailer.send(notice("key-busy", BUSY))
+        mailer.send(notice("key-ok-2"))
+
+    arrived = sink.messages()
+    assert len(arrived) == 2 and arrived[0]["X-Peer"] == arrived[1]["X-Peer"]
+
+
+def test_a_partial_refusal_is_permanent_and_names_the_refused_recipient(sink: MailSink, settings: SmtpSettings) -> None:
+    with pytest.raises(PermanentSmtpError, match=re.escape(f"but refused for: {GONE}: 550")):
+        SmtpMailer(settings).send(notice("key-partial", ALEX, GONE))
+
+    assert [message["X-RcptTo"] for message in sink.messages()] == [ALEX]
+
+
+def test_a_message_over_the_size_limit_is_permanent(tmp_path: Path) -> None:
+    with MailSink(tmp_path / "mail", smtp_options={"data_size_limit": 2000}) as small:
+        mailer = SmtpMailer(SmtpSettings(host=small.host, port=small.port, sender=SENDER))
+        with pytest.raises(PermanentSmtpError, match="552") as raised:
+            mailer.send(notice("key-big"))
+
+    assert raised.value.code == 552
+
+
+def test_the_mailer_reconnects_after_the_server_drops_the_connection(sink: MailSink, settings: SmtpSettings) -> None:
+    with SmtpMailer(settings) as mailer:
+        mailer.send(notice("key-before"))
+        sink.drop_connections()
+        mailer.send(notice("key-after"))
+
+    before, after = sink.messages()
+    assert before["X-Peer"] != after["X-Peer"]
+
+
+def test_sending_while_the_server_is_down_is_transient_and_works_once_it_is_back(
+    sink: MailSink, settings: SmtpSettings
+) -> None:
+    with SmtpMailer(settings) as mailer:
+        mailer.send(notice("key-1"))
+        sink.stop()
+        with pytest.raises(TransientSmtpError, match="connection refused"):
+            mailer.send(notice("key-2"))
+        sink.start()
+        mailer.send(notice("key-2"))
+
+    assert len(sink.messages()) == 2
+
+
+def test_a_wrong_port_is_a_clear_config_error() -> None:
+    port = free_port()
+
+    with pytest.raises(SmtpConfigError) as raised:
+        SmtpMailer(SmtpSettings(host="127.0.0.1", port=port, sender=SENDER)).check()
+
+    assert str(raised.value) == f"cannot reach SMTP server 127.0.0.1:{port}: connection refused (smtp.host / smtp.port)"
+
+
+def test_a_server_that_never_answers_times_out_with_a_clear_error() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        settings = SmtpSettings(host="127.0.0.1", port=port, sender=SENDER, timeout=0.3)
+
+        with pytest.raises(SmtpConfigError, match=re.escape(f"127.0.0.1:{port}: no answer in time")):
+            SmtpMailer(settings).check()
+
+
+def test_starttls_asked_of_a_server_without_it_is_a_config_error(settings: SmtpSettings) -> None:
+    with_tls = SmtpSettings(host=settings.host, port=settings.port, sender=SENDER, starttls=True)
+
+    with pytest.raises(SmtpConfigError, match=r"does not support STARTTLS \(smtp.starttls\)"):
+        SmtpMailer(with_tls).check()
+
+
+def _only_the_secretary(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    accepted = auth_data.login == b"secretary" and auth_data.password == b"right-password"
+    # handled=False makes aiosmtpd answer a failure; without it the client hangs (LIBRARIES.md).
+    return AuthResult(success=accepted, handled=False)
+
+
+@pytest.fixture
+def auth_sink(tmp_path: Path) -> Iterator[MailSink]:
+    options = {"authenticator": _only_the_secretary, "auth_require_tls": False}
+    with MailSink(tmp_path / "mail", smtp_options=options) as running:
+        yield running
+
+
+def test_a_login_is_used_when_a_username_is_set(auth_sink: MailSink) -> None:
+    settings = SmtpSettings(auth_sink.host, auth_sink.port, SENDER, username="secretary", password="right-password")
+
+    SmtpMailer(settings).send(notice("key-auth"))
+
+    assert len(auth_sink.messages()) == 1
+
+
+def test_a_refused_login_names_the_user_and_never_the_password(auth_sink: MailSink) -> None:
+    settings = SmtpSettings(auth_sink.host, auth_sink.port, SENDER, username="secretary", password="hunter2-wrong")
+
+    with pytest.raises(SmtpConfigError, match="refused the login for user 'secretary'") as raised:
+        SmtpMailer(settings).check()
+
+    assert "hunter2" not in str(raised.value) and "hunter2" not in repr(settings)
+
+
+def test_credentials_are_not_sent_to_a_remote_server_without_tls() -> None:
+    with pytest.raises(SmtpConfigError, match=r"without TLS: set smtp.starttls = true"):
+        SmtpSettings("smtp.selep.example", 587, SENDER, username="govflow", password="secret")
+
+    SmtpSettings("smtp.selep.example", 587, SENDER, username="govflow", password="secret", starttls=True)
+    SmtpSettings("127.0.0.1", 2525, SENDER, username="govflow", password="secret")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"port": 0}, "smtp.port"), ({"host": ""}, "smtp.host"), ({"sender": "govflow"}, "smtp.from")],
+)
+def test_impossible_settings_name_the_key(changes: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {"host": "127.0.0.1", "port": 25, "sender": SENDER, **changes}
+
+    with pytest.raises(SmtpConfigError, match=message):
+        SmtpSettings(**arguments)
+
+
+def test_the_sink_picks_free_ports_and_refuses_a_port_in_use(sink: MailSink, tmp_path: Path) -> None:
+    with MailSink(tmp_path / "other") as other:
+        assert other.port not in {0, sink.port}
+
+    with pytest.raises(SmtpConfigError, match=re.escape(f"cannot listen on 127.0.0.1:{sink.port}")):
+        MailSink(tmp_path / "third", port=sink.port).start()
+
+
+def test_the_sink_returns_messages_in_order_of_arrival(sink: MailSink, settings: SmtpSettings) -> None:
+    subjects = [f"Message {number}" for number in range(12)]
+
+    with SmtpMailer(settings) as mailer:
+        for number, subject in enumerate(subjects):
+            rendered = RenderedMessage("gate_passed", subject, "text\n", "<p>html</p>\n")
+            key = make_message_id(f"order-{number}", "selep.example")
+            mailer.send(build_message(sender=SENDER, to=[ALEX], rendered=rendered, message_id=key))
+
+    assert [message["Subject"] for message in sink.messages()] == subjects
