@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m workflows.demo_walk
+	$(BIN)/govflow demo --force
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

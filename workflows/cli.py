@@ -29,7 +29,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_CORRUPT = 0, 1, 2, 3,
 # Modules that add command groups: each has ``register(subparsers, common, writer)``
 # and sets ``handler`` (a function of the parsed arguments returning the exit code)
 # on its parsers. They must import nothing heavy at module level: start-up time counts.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("workflows.demo.cli", "workflows.audit.cli", "workflows.worker_cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -199,15 +199,19 @@ def actor_of(args: argparse.Namespace) -> str:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from workflows.bootstrap import database_url, settings_for
-    from workflows.database import migrate
+    from workflows.bootstrap import build_engine, settings_for
+    from workflows.database import migrate, safe_url
 
     options = options_of(args)
-    url = database_url(options, settings_for(options))
-    revision = migrate(url)
-    from sqlalchemy.engine import make_url
+    settings = settings_for(options)
+    # The same engine settings as every other command (TLS mode, timeouts) apply to the migration.
+    engine = build_engine(options, settings)
+    revision = migrate(engine)
+    print(f"database ready: {safe_url(engine)} (schema {revision})")
+    from workflows.audit.signing import ensure_key, key_path
 
-    print(f"database ready: {make_url(url).render_as_string(hide_password=True)} (schema {revision})")
+    if ensure_key(key_path(settings)):
+        print(f"checkpoint signing key created: {key_path(settings)} (keep it private; back it up)")
     return EXIT_OK
 
 
@@ -355,6 +359,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted; nothing half-recorded (each command is one transaction)", 130)
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        from workflows.bootstrap import close_engines
+
+        close_engines()
 
 
 def _fail(message: str, code: int) -> int:

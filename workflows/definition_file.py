@@ -16,16 +16,14 @@ is rebuilt from indices. Nothing built from a file with problems ever leaves thi
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import tomllib
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import date, datetime
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Final, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from governance.calendar import Blackout
@@ -49,6 +47,10 @@ from governance.definition import (
     Task,
 )
 from workflows.errors import BadInput, DefinitionFileError
+from workflows.toml_reader import ID_PATTERN as _ID
+from workflows.toml_reader import TableReader as _Table
+from workflows.toml_reader import syntax_problem as _syntax_problem
+from workflows.toml_reader import unknown_name as _unknown
 
 __all__ = ["SHIPPED_DEFINITIONS", "find_definition", "load_definition", "parse_definition"]
 
@@ -62,13 +64,9 @@ REMINDER_KINDS: Final = ("reminder", "escalation", "warning")
 # A body that does not say how it decides gets the usual mode of its kind.
 DEFAULT_MODES: Final = {"board": ("meeting",), "officer": ("delegated",), "external": ("external",)}
 
-# Ids appear on the command line and in event payloads: keep them plain.
-_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _FRACTION = re.compile(r"\s*(\d+)\s*(?:/\s*(\d+)\s*)?")
-_SYNTAX_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _SECTIONS: Final = ("workflow", "contacts", "bodies", "phases", "meetings", "blackouts", "reminders")
-_DATE_LIKE = re.compile(r"\d{4}-\d\d-\d\d")
 _TOP_ENTRY = re.compile(r"([^.\[:]+)(?:\[(\d+)\])?")
 _CACHE_SIZE: Final = 32
 # Parsed definitions by content hash: the CLI loads the same file on every call, and a
@@ -148,175 +146,11 @@ def find_definition(name_or_path: str, search_dirs: Sequence[Path]) -> Path:
     )
 
 
-def _syntax_problem(message: str) -> str:
-    # tomllib (3.11) puts the position only in the message text: move it to the front,
-    # where a key path would be, so every problem reads "<where>: <what>".
-    found = _SYNTAX_AT.search(message)
-    if found is None:
-        return f"TOML syntax error: {message}"
-    line, column = found.groups()
-    return f"line {line}, column {column}: TOML syntax error: {message[: found.start()]}"
-
-
 def _position(problem: str) -> tuple[int, int]:
     """Sort key: the problem's top-level table in the documented order, then its entry in it."""
     found = _TOP_ENTRY.match(problem)
     name, index = found.groups() if found else ("", None)
     return (_SECTIONS.index(name) if name in _SECTIONS else len(_SECTIONS), int(index or 0))
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, list | dict):
-        return "an array" if isinstance(value, list) else "a table"
-    # tomllib builds exactly these types (no subclasses), so a lookup by type is enough.
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", date: "a date"}
-    kind = kinds.get(type(value), "a date-time" if isinstance(value, datetime) else "a time")
-    return f"{kind} ({repr(value) if isinstance(value, str) else str(value).lower()})"
-
-
-def _unknown(what: str, name: str, known: Collection[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f"unknown {what} '{name}'" + (f" (did you mean '{close[0]}'?)" if close else "")
-
-
-class _Table:
-    """One TOML table being read: it knows its key path, reports problems against it, and
-    remembers which keys were read so that :meth:`finish` can report the rest as unknown.
-
-    Getters never fail: a missing or wrong value is reported and a placeholder returned, so
-    the caller can go on reading and every problem of the file is found in one run.
-    :meth:`ok` tells whether keys were valid, to avoid follow-on complaints about placeholders.
-    """
-
-    def __init__(self, data: Mapping[str, Any], path: str, problems: list[str], quiet: bool = False) -> None:
-        self._data = data
-        self.path = path
-        self._problems = problems
-        self._quiet = quiet  # a table that is missing altogether was reported once already
-        self._read: set[str] = set()
-        self._bad: set[str] = set()
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def problem(self, key: str, message: str) -> None:
-        self._bad.add(key.split("[")[0])
-        self._problems.append(f"{self.at(key)}: {message}")
-
-    def ok(self, *keys: str) -> bool:
-        return not self._bad.intersection(keys)
-
-    def _get(self, key: str, accepts: type, what: str, required: bool) -> Any:
-        self._read.add(key)
-        if key not in self._data:
-            if required:
-                self._bad.add(key)
-                if not self._quiet:
-                    self.problem(key, "missing required key")
-            return None
-        value = self._data[key]
-        # bool is an int and datetime is a date in Python, not in TOML: refuse them explicitly.
-        if type(value) is not accepts and (isinstance(value, bool | datetime) or not isinstance(value, accepts)):
-            hint = ""
-            if accepts is date and isinstance(value, str) and _DATE_LIKE.fullmatch(value):
-                hint = " (write TOML dates without quotes)"
-            self.problem(key, f"expected {what}, got {_describe(value)}{hint}")
-            return None
-        return value
-
-    def text(self, key: str, default: str | None = None) -> str:
-        """A string; required unless a ``default`` is given."""
-        value = self._get(key, str, "a string", required=default is None)
-        return value if value is not None else (default or "")
-
-    def optional_text(self, key: str) -> str | None:
-        return cast("str | None", self._get(key, str, "a string", required=False))
-
-    def ident(self, key: str = "id") -> str:
-        value = self.text(key)
-        if self.ok(key) and not _ID.fullmatch(value):
-            self.problem(key, f"'{value}' is not a valid id (lower-case letters, digits and single hyphens)")
-        return value
-
-    def choice(self, key: str, options: Sequence[str], default: str | None = None) -> str:
-        value = self.text(key, default)
-        if self.ok(key) and value not in options:
-            self.problem(key, f"'{value}' is not one of {', '.join(repr(o) for o in options)}")
-        return value
-
-    def day(self, key: str) -> date:
-        value = self._get(key, date, "a date (like 2019-10-04)", required=True)
-        return value if value is not None else date.min
-
-    def optional_day(self, key: str) -> date | None:
-        return cast("date | None", self._get(key, date, "a date (like 2019-10-04)", required=False))
-
-    def integer(self, key: str, default: int | None = None, minimum: int | None = None) -> int:
-        value = self._get(key, int, "an integer", required=default is None)
-        if value is not None and minimum is not None and value < minimum:
-            self.problem(key, f"must be at least {minimum}, got {value}")
-        return value if value is not None else (default or 0)
-
-    def optional_integer(self, key: str, minimum: int | None = None) -> int | None:
-        value = self._get(key, int, "an integer", required=False)
-        if value is not None and minimum is not None and value < minimum:
-            self.problem(key, f"must be at least {minimum}, got {value}")
-        return cast("int | None", value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key, bool, "true or false", required=False)
-        return value if value is not None else default
-
-    def names(self, key: str, default: tuple[str, ...] | None = None, non_empty: bool = False) -> tuple[str, ...]:
-        """An array of strings without repeats; required unless a ``default`` is given."""
-        value = self._get(key, list, "an array of strings", required=default is None)
-        if value is None:
-            return default or ()
-        found: list[str] = []
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                self.problem(f"{key}[{index}]", f"expected a string, got {_describe(item)}")
-                item = ""  # a placeholder keeps later items at their index for key paths
-            elif item in found:
-                self.problem(f"{key}[{index}]", f"'{item}' is listed twice")
-            found.append(item)
-        if non_empty and not value:
-            self.problem(key, "must not be empty")
-        return tuple(found)
-
-    def tables(self, key: str, required: bool = False) -> list[_Table]:
-        """The entries of an array of tables (``[[key]]``), one reader each, in order."""
-        value = self._get(key, list, f"an array of tables ([[{self.at(key)}]])", required=required)
-        if value is None:
-            return []
-        if required and not value:
-            self.problem(key, "must have at least one entry")
-        readers = []
-        for index, item in enumerate(value):
-            path = f"{self.at(key)}[{index}]"
-            if not isinstance(item, dict):
-                self._problems.append(f"{path}: expected a table, got {_describe(item)}")
-                # Still one reader per entry, so indices keep matching the file.
-                readers.append(_Table({}, path, self._problems, quiet=True))
-            else:
-                readers.append(_Table(item, path, self._problems))
-        return readers
-
-    def table(self, key: str) -> _Table | None:
-        """An optional sub-table (``[key]`` or an inline table), or None when absent."""
-        value = self._get(key, dict, f"a table ([{self.at(key)}])", required=False)
-        return _Table(value, self.at(key), self._problems) if value is not None else None
-
-    def required_table(self, key: str) -> _Table:
-        """A sub-table that must be there; when it is not, an empty one that reports nothing more."""
-        value = self._get(key, dict, f"a table ([{self.at(key)}])", required=True)
-        return _Table(value if value is not None else {}, self.at(key), self._problems, quiet=value is None)
-
-    def finish(self) -> None:
-        """Report every key that no getter asked for: usually a typo."""
-        for key in self._data:
-            if key not in self._read:
-                self._problems.append(f"{self.at(key)}: {_unknown('key', key, self._read)}")
 
 
 # -- first pass: one table at a time ---------------------------------------------------------
