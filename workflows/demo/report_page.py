@@ -42,7 +42,7 @@ def _votes(data: dict[str, Any]) -> str:
     votes = data.get("votes") or {}
     if not votes:
         return ""
-    parts = [f"{votes[k]} {k}" for k in ("present", "for", "against", "abstain", "conflicted") if k in votes]
+    parts = [f"{votes[k]} {k}" for k in ("present", "for", "against", "abstain", "conflicted") if votes.get(k)]
     return ", ".join(parts)
 
 

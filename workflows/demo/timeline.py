@@ -78,7 +78,7 @@ class _Scale:
         self.first, self.days = first, max(1, (last - first).days)
 
     def x(self, day: date) -> float:
-        return LABEL + (WIDTH - LABEL - 20) * (day - self.first).days / self.days
+        return LABEL + (WIDTH - LABEL - 50) * (day - self.first).days / self.days
 
 
 def _months(first: date, last: date) -> list[date]:
@@ -114,7 +114,8 @@ def timeline_svg(
     for row, phase in enumerate(definition.phases):
         y = TOP + row * ROW
         parts.append(f'<g class="phase" data-phase="{escape(phase.id)}">')
-        parts.append(f'<text x="8" y="{y + 20}" class="label">{escape(phase.name)}</text>')
+        name = phase.name if len(phase.name) <= 26 else phase.name[:25].rstrip() + "…"
+        parts.append(f'<text x="8" y="{y + 20}" class="label">{escape(name)}<title>{escape(phase.name)}</title></text>')
         if phase.start and phase.end:
             x1, x2 = scale.x(phase.start), scale.x(phase.end + timedelta(days=1))
             parts.append(
@@ -165,7 +166,8 @@ def diagram_svg(definition: Definition) -> Markup:
     phases = definition.phases
     box_w, gap, y = 128, 22, 60
     width = len(phases) * (box_w + gap) + 40
-    height = 250
+    most_gates = max((len(p.gates) for p in phases), default=0)
+    height = y + 80 + most_gates * 14
     parts = [
         f'<svg id="diagram" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         'aria-label="State diagram of the phases and gates">',
