@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24,<27"
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,11 +27,7 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q
 
-$(VENV)/.bench: $(STAMP)
-	$(BIN)/pip install --quiet -e ".[test,bench]"
-	touch $(VENV)/.bench
-
-bench: $(VENV)/.bench
+bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
