@@ -54,6 +54,13 @@ EVENT_TYPES: Final = frozenset(
     }
 )
 
+# What the reminder worker did, in the stream ``notifications:<instance>`` (never in the
+# instance's own stream, so the fold never sees them): notice given, or why it was not.
+NOTIFICATION_SENT: Final = "NotificationSent"
+NOTIFICATION_FAILED: Final = "NotificationFailed"
+NOTIFICATION_MISSED: Final = "NotificationMissed"
+NOTIFICATION_EVENT_TYPES: Final = frozenset({NOTIFICATION_SENT, NOTIFICATION_FAILED, NOTIFICATION_MISSED})
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:

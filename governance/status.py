@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from governance.definition import Gate
+from governance.forecast import forecast
 from governance.state import POSITIVE_OUTCOMES, Instance
 
 MAX_NEXT_DEADLINES = 10
@@ -154,4 +155,17 @@ def status_of(instance: Instance, today: date) -> dict[str, Any]:
             for task in definition.task_by_id.values()
         ],
         "next_deadlines": next_deadlines(instance, today),
+        # Can the remaining gates still pass before the deadline? (governance.forecast)
+        "at_risk": forecast(instance, today).as_json(),
+        "corrections": [
+            {
+                "version": c.version,
+                "corrects": c.corrects,
+                "type": c.type,
+                "effect": c.effect,
+                "decision": c.decision,
+                "reason": c.reason,
+            }
+            for c in instance.corrections
+        ],
     }

@@ -8,10 +8,18 @@ here runs at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workflows.clock import Clock, FixedClock, SystemClock, parse_moment
 from workflows.config import Settings, load_settings
 from workflows.services import Services
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# The engines this process built, until close_engines() disposes of them.
+_ENGINES: list[Engine] = []
 
 
 @dataclass(frozen=True)
@@ -37,17 +45,44 @@ def database_url(options: Options, settings: Settings) -> str:
     return options.db or settings.database_url
 
 
+def build_engine(options: Options, settings: Settings) -> Engine:
+    """An engine for the chosen database with every ``[database]`` connection setting.
+
+    Kept until :func:`close_engines`; connects lazily, so a wrong URL fails at first use.
+    """
+    from workflows.database import make_engine
+
+    database = settings.values["database"]
+    rootcert = database["sslrootcert"]
+    engine = make_engine(
+        database_url(options, settings),
+        pool_size=database["pool_size"],
+        statement_timeout_ms=database["statement_timeout_ms"] or None,
+        connect_timeout_seconds=database["connect_timeout_seconds"] or None,
+        sslmode=database["sslmode"],
+        # Relative to the configuration file's folder, like the other paths in it.
+        sslrootcert=str(settings.base_dir / Path(rootcert).expanduser()) if rootcert else None,
+    )
+    _ENGINES.append(engine)
+    return engine
+
+
+def close_engines() -> None:
+    """Dispose of every engine built so far (the CLI calls this after each command).
+
+    A command run in-process (the tests, an embedding program) then leaves no
+    connection open behind it; psycopg warns about connections left to the garbage collector.
+    """
+    while _ENGINES:
+        _ENGINES.pop().dispose()
+
+
 def build_services(options: Options, *, source: str = "cli") -> Services:
     """Wire the application for one command."""
-    from workflows.database import make_engine
     from workflows.store.sql import SqlEventStore
 
     settings = settings_for(options)
-    engine = make_engine(
-        database_url(options, settings),
-        pool_size=settings.get("database", "pool_size"),
-        statement_timeout_ms=settings.get("database", "statement_timeout_ms") or None,
-    )
+    engine = build_engine(options, settings)
     clock = clock_for(options, settings)
     return Services(
         store=SqlEventStore(engine, clock=clock.now),

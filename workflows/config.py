@@ -19,10 +19,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from workflows.errors import ConfigError
 
 ENV_PREFIX = "GOVFLOW_"
+# libpq's sslmode values (as workflows.database.SSL_MODES; not imported, to keep start-up light).
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 # section -> key -> default; the default's type is the key's type.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "database": {"url": "sqlite:///govflow.db", "pool_size": 5, "statement_timeout_ms": 0},
+    "database": {
+        "url": "sqlite:///govflow.db",
+        "pool_size": 5,
+        "statement_timeout_ms": 0,
+        "connect_timeout_seconds": 10,
+        "sslmode": "prefer",
+        "sslrootcert": "",
+    },
     "workflow": {"timezone": "Europe/London", "definitions": []},
     "smtp": {
         "host": "127.0.0.1",
@@ -98,9 +107,13 @@ def _validate(values: dict[str, dict[str, Any]]) -> None:
         ZoneInfo(values["workflow"]["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"workflow.timezone: unknown timezone '{values['workflow']['timezone']}'") from None
-    for key in ("pool_size", "statement_timeout_ms"):
+    for key in ("pool_size", "statement_timeout_ms", "connect_timeout_seconds"):
         if values["database"][key] < 0:
             raise ConfigError(f"database.{key}: must not be negative")
+    if values["database"]["sslmode"] not in SSL_MODES:
+        raise ConfigError(
+            f"database.sslmode: '{values['database']['sslmode']}' is not one of libpq's modes ({', '.join(SSL_MODES)})"
+        )
     if not 0 < values["smtp"]["port"] < 65536:
         raise ConfigError(f"smtp.port: {values['smtp']['port']} is not a port number")
     if not values["database"]["url"]:

@@ -31,11 +31,24 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
 _BEGIN_OPTION: Final = "govflow_sqlite_begin"
 # Any constant: serialises concurrent ``migrate`` calls on one PostgreSQL database.
 _MIGRATION_LOCK_ID: Final = 0x60F10
+# libpq's sslmode values, weakest first (the order decides which of two settings is stricter).
+SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# Shown in pg_stat_activity, so that a DBA can tell govflow's connections apart.
+APPLICATION_NAME: Final = "govflow"
 
 
-def make_engine(url: str, *, pool_size: int | None = None, statement_timeout_ms: int | None = None) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int | None = None,
+    statement_timeout_ms: int | None = None,
+    sslmode: str | None = None,
+    sslrootcert: str | None = None,
+    connect_timeout_seconds: int | None = None,
+) -> Engine:
     """An engine for ``sqlite:///PATH`` or ``postgresql+psycopg://…``; connects lazily.
 
+    The settings after ``pool_size`` apply to PostgreSQL only (see :func:`postgresql_connect_args`).
     Raises :class:`StoreError` for a URL that is malformed or names another database.
     """
     parsed = _parse(url)
@@ -43,12 +56,62 @@ def make_engine(url: str, *, pool_size: int | None = None, statement_timeout_ms:
     if backend == "sqlite":
         return _sqlite_engine(parsed, pool_size)
     if backend == "postgresql":
-        return _postgresql_engine(parsed, pool_size, statement_timeout_ms)
+        connect_args = postgresql_connect_args(
+            parsed,
+            statement_timeout_ms=statement_timeout_ms,
+            sslmode=sslmode,
+            sslrootcert=sslrootcert,
+            connect_timeout_seconds=connect_timeout_seconds,
+        )
+        return _postgresql_engine(parsed, pool_size, connect_args)
     raise StoreError(f"unsupported database {safe_url(parsed)}: use sqlite:///PATH or postgresql+psycopg://HOST/NAME")
 
 
+def postgresql_connect_args(
+    url: URL,
+    *,
+    statement_timeout_ms: int | None = None,
+    sslmode: str | None = None,
+    sslrootcert: str | None = None,
+    connect_timeout_seconds: int | None = None,
+) -> dict[str, Any]:
+    """The libpq parameters govflow adds to those of a PostgreSQL URL.
+
+    A parameter written in the URL wins, except ``sslmode``: there the stricter of the
+    URL's and the configured one applies, so that a configured default never weakens a
+    URL's ``sslmode=require`` and a configured ``verify-full`` is never undone by a URL.
+    ``0`` or None leaves a setting to libpq (for ``connect_timeout``: wait forever).
+    """
+    query = url.query
+    args: dict[str, Any] = {}
+    if "application_name" not in query:
+        args["application_name"] = APPLICATION_NAME
+    if connect_timeout_seconds and "connect_timeout" not in query:
+        args["connect_timeout"] = int(connect_timeout_seconds)
+    if sslrootcert and "sslrootcert" not in query:
+        args["sslrootcert"] = sslrootcert
+    if sslmode:
+        if sslmode not in SSL_MODES:
+            raise ValueError(f"sslmode must be one of {', '.join(SSL_MODES)}, not '{sslmode}'")
+        in_url = str(query.get("sslmode") or "")
+        if in_url in SSL_MODES:
+            args["sslmode"] = max(in_url, sslmode, key=SSL_MODES.index)
+        elif not in_url:
+            args["sslmode"] = sslmode
+        # else: an unknown mode in the URL goes to libpq untouched, and libpq names it in its error.
+    if statement_timeout_ms:
+        # Keep any server options the URL already carries (e.g. a search_path).
+        server_options = [query.get("options"), f"-c statement_timeout={int(statement_timeout_ms)}"]
+        args["options"] = " ".join(str(o) for o in server_options if o)
+    return args
+
+
 def safe_url(url: URL | Engine | str) -> str:
-    """The URL as text with any password masked, fit for messages and logs."""
+    """The URL as text with any password masked, fit for messages and logs.
+
+    Masks the password of the URL's user part and any ``…password=`` query parameter
+    (libpq also accepts ``?password=`` and ``?sslpassword=``).
+    """
     if isinstance(url, Engine):
         url = url.url
     if isinstance(url, str):
@@ -56,6 +119,9 @@ def safe_url(url: URL | Engine | str) -> str:
             url = make_url(url)
         except ArgumentError:
             return "<malformed database URL>"
+    secret = [key for key in url.query if "password" in key.lower()]
+    if secret:
+        url = url.update_query_dict(dict.fromkeys(secret, "***"))
     return url.render_as_string(hide_password=True)
 
 
@@ -82,13 +148,32 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 def store_error(engine: Engine | URL, error: DBAPIError, doing: str) -> StoreError:
     """Translate a driver error into a one-line :class:`StoreError` (no SQL, no password)."""
     reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else type(error.orig).__name__
+    url = engine.url if isinstance(engine, Engine) else engine
+    for secret in (url.password, *(v for k, v in url.query.items() if "password" in k.lower())):
+        # libpq does not echo passwords, but a message must not depend on that.
+        if secret and isinstance(secret, str):
+            reason = reason.replace(secret, "***")
     lowered = reason.lower()
-    if "locked" in lowered or "busy" in lowered:
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        hint = "; check the user name and password"
+    elif "ssl" in lowered:
+        hint = "; check database.sslmode and database.sslrootcert"
+    elif any(lost in lowered for lost in _CONNECTION_LOST):
+        # The commit may or may not have reached the server: only a keyed retry is safe.
+        hint = "; the connection was lost (did the server restart?): retry with the same --key"
+    elif any(down in lowered for down in _CANNOT_CONNECT):
+        hint = "; is the server running and reachable?"
+    elif "locked" in lowered or "busy" in lowered:
         hint = "; another process holds it, retry"
     elif "readonly" in lowered or "read-only" in lowered:
         hint = "; check the file's permissions"
-    elif "disk" in lowered and ("full" in lowered or "i/o" in lowered):
+    elif "disk" in lowered and "full" in lowered:
         hint = "; free some disk space"
+    elif "disk i/o error" in lowered:
+        hint = "; is the disk full, read-only or failing?"
+    elif "unable to open database file" in lowered:
+        # WAL mode: even a reader creates the -wal and -shm files beside the database.
+        hint = "; check that its folder exists and is writable"
     elif "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         hint = "; is the database migrated?"
     else:
@@ -96,12 +181,24 @@ def store_error(engine: Engine | URL, error: DBAPIError, doing: str) -> StoreErr
     return StoreError(f"cannot {doing} in database {safe_url(engine)}: {reason}{hint}")
 
 
+# Driver messages (first lines, lower case) of a connection that was never made, or was lost.
+_CANNOT_CONNECT: Final = ("connection refused", "could not connect", "connection failed", "timeout expired")
+_CONNECTION_LOST: Final = (
+    "terminating connection",
+    "server closed the connection",
+    "consuming input failed",
+    "connection is lost",
+    "the connection is closed",
+    "server conn crashed",
+)
+
+
 def migrate(url_or_engine: str | Engine) -> str | None:
     """Bring the database to the newest schema (``alembic upgrade head``); a no-op when current.
 
     Returns the revision the database is now at. Safe to run from several processes at
     once: the upgrade runs in one transaction that holds the write lock (SQLite) or an
-    advisory lock (PostgreSQL). For a ``sqlite:///PATH`` URL, PATH's folder is created.
+    advisory lock (PostgreSQL). For a SQLite file, its folder is created.
     """
     return _run_alembic(url_or_engine, "upgrade", "head")
 
@@ -139,11 +236,8 @@ def _run_alembic(url_or_engine: str | Engine, action: str, revision: str) -> str
     from alembic.util import CommandError
 
     owned = isinstance(url_or_engine, str)
-    if isinstance(url_or_engine, str):
-        _create_sqlite_folder(_parse(url_or_engine))
-        engine = make_engine(url_or_engine)
-    else:
-        engine = url_or_engine
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    _create_sqlite_folder(engine.url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
@@ -217,14 +311,12 @@ def _sqlite_engine(url: URL, pool_size: int | None) -> Engine:
     return engine
 
 
-def _postgresql_engine(url: URL, pool_size: int | None, statement_timeout_ms: int | None) -> Engine:
-    options: dict[str, Any] = {"pool_pre_ping": True}
+def _postgresql_engine(url: URL, pool_size: int | None, connect_args: dict[str, Any]) -> Engine:
+    # pre_ping: a connection the server dropped (restart, failover) is replaced at checkout
+    # instead of failing the next command.
+    options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": connect_args}
     if pool_size is not None:
         options["pool_size"] = pool_size
-    if statement_timeout_ms is not None:
-        # Keep any server options the URL already carries (e.g. a search_path).
-        server_options = [url.query.get("options"), f"-c statement_timeout={int(statement_timeout_ms)}"]
-        options["connect_args"] = {"options": " ".join(str(o) for o in server_options if o)}
     try:
         return create_engine(url, **options)
     except ModuleNotFoundError as error:

@@ -28,6 +28,9 @@ def status_text(status: dict[str, Any]) -> str:
         f"  deadline     {status['deadline']} {status['deadline_label']}: {status['days_to_deadline']} days from "
         f"{status['as_of']}",
     ]
+    risk = status.get("at_risk")
+    if risk and risk["active"]:
+        lines.append(f"  forecast     {_forecast_words(risk)}")
     document = status["document"]
     if document:
         lines.append(f"  document     v{document['version']} {document['name']} sha256:{document['sha256'][:12]}…")
@@ -61,6 +64,16 @@ def status_text(status: dict[str, Any]) -> str:
             flag = " OVERDUE" if item["overdue"] else ""
             lines.append(f"    {item['date']}  {item['kind']:<9} {item['what']}{flag}")
     return "\n".join(lines)
+
+
+def _forecast_words(risk: dict[str, Any]) -> str:
+    """The at-risk forecast in one line: the gate that does not fit, or when the last gate can pass."""
+    if risk["at_risk"]:
+        return f"AT RISK: gate '{risk['gate']}' cannot pass before {risk['deadline']}: {risk['reason']}"
+    days = [g["forecast"] for g in risk["gates"] if g["forecast"]]
+    if not days:
+        return "on track: no gate left to pass"
+    return f"on track: the last gate can pass by {max(days)} on the meetings scheduled"
 
 
 def _summary(event: dict[str, Any]) -> str:

@@ -394,6 +394,19 @@ class Services:
 
         return self._run(instance_id, actor, key, request, decide)
 
+    def correct(self, instance_id: str, version: int, reason: str, *, actor: str, key: str | None = None) -> Outcome:
+        """Record a correction of event ``version``, which stays in the log (``EventCorrected``)."""
+        request = {"command": "correct", "instance": instance_id, "version": version, "reason": reason}
+        corrected = self.store.read_stream(instance_id, after_version=version - 1)[:1] if version > 0 else []
+
+        def decide(inst: Instance, now: datetime) -> list[NewEvent]:
+            if not corrected:
+                return commands.correct_event(inst, version, "", reason, now)  # refuses: no such event
+            event = corrected[0]
+            return commands.correct_event(inst, version, event.type, reason, now, event_hash=event.hash)
+
+        return self._run(instance_id, actor, key, request, decide)
+
     # -- queries ------------------------------------------------------------------------------
 
     def today(self, instance: Instance) -> date:

@@ -1,4 +1,8 @@
-"""Drive the ``govflow`` CLI as a user would: real SQLite files, a simulated clock."""
+"""Drive the ``govflow`` CLI as a user would: a simulated clock, on each database.
+
+The ``cli`` fixture is parametrised over a SQLite file and a fresh PostgreSQL schema
+(see ``postgres_url`` in ``tests/conftest.py``), so every end-to-end test runs on both.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +32,9 @@ class Result:
 class Cli:
     """Runs ``govflow`` in-process (fast) or as a real process (``spawn``)."""
 
-    def __init__(self, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(self, folder: Path, db: str, capsys: pytest.CaptureFixture[str]) -> None:
         self.folder = folder
-        self.db = f"sqlite:///{folder / 'govflow.db'}"
+        self.db = db
         self._capsys = capsys
 
     def __call__(self, *args: str, now: str | None = None) -> Result:
@@ -52,13 +56,24 @@ class Cli:
         return subprocess.Popen(argv, cwd=self.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working folder, and no ``GOVFLOW_*`` settings from the environment (bar the tests' own)."""
     for name in list(os.environ):
         if name.startswith("GOVFLOW_") and not name.startswith("GOVFLOW_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    runner = Cli(tmp_path, capsys)
+    return tmp_path
+
+
+@pytest.fixture(params=DATABASES)
+def cli(request: pytest.FixtureRequest, workdir: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """The CLI on an empty, initialised database: a SQLite file, then a PostgreSQL schema."""
+    db: str = request.getfixturevalue(f"{request.param}_url")
+    runner = Cli(workdir, db, capsys)
     assert runner("init").code == 0
     return runner
 

@@ -17,7 +17,7 @@ from workflows.store.schema import metadata
 from workflows.store.sql import SqlEventStore
 
 NOW = datetime(2019, 6, 3, tzinfo=UTC)
-TABLES = {"events", "streams", "log_head", "definitions", "command_keys"}
+TABLES = {"events", "streams", "log_head", "definitions", "command_keys", "notifications", "notification_plans"}
 
 
 def start(store: SqlEventStore, stream_id: str) -> int:
@@ -39,7 +39,7 @@ def test_a_migrated_database_is_at_the_head_revision(database_url: str) -> None:
 
     engine = make_engine(database_url)
     try:
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         assert set(inspect(engine).get_table_names()) >= TABLES
     finally:
         engine.dispose()

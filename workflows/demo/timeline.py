@@ -145,12 +145,12 @@ def timeline_svg(
                     f"<title>{day}: {escape(body)} {escape(outcome)} at {escape(gate)}</title></circle>"
                 )
         parts.append("</g>")
-    for start, stop in timeline.pauses:
-        x1, x2 = scale.x(start), scale.x(stop or end)
+    for paused, resumed in timeline.pauses:
+        x1, x2 = scale.x(paused), scale.x(resumed or end)
         parts.append(
             f'<rect class="pause" x="{x1:.1f}" y="{TOP - 10}" width="{max(x2 - x1, 2):.1f}" '
             f'height="{height - TOP - 30}">'
-            f"<title>paused {start} – {stop or 'end of run'}</title></rect>"
+            f"<title>paused {paused} – {resumed or 'end of run'}</title></rect>"
         )
     x = scale.x(deadline)
     parts.append(f'<line class="deadline" x1="{x:.1f}" y1="{TOP - 14}" x2="{x:.1f}" y2="{height - 30}"/>')

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, MetaData, String, Table, Text
 
 # Stable constraint names, so that migrations can refer to them on both databases.
 NAMING_CONVENTION: Final = {
@@ -87,4 +87,74 @@ command_keys = Table(
     Column("request_hash", String(ID_LENGTH), nullable=False),
     Column("response", Text, nullable=False),
     Column("recorded_at", Text, nullable=False),
+)
+
+# -- the notification outbox (migration 0002) -----------------------------------------------
+# Mutable bookkeeping beside the log, rebuildable from it: what was sent is proven by the
+# NotificationSent events of the ``notifications:<instance>`` streams, not by these rows.
+
+KEY_LENGTH: Final = 600
+NOTIFICATION_STATES: Final = ("planned", "claimed", "sent", "failed", "missed", "cancelled")
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("instance", String(ID_LENGTH), nullable=False, index=True),
+    Column("rule", String(ID_LENGTH), nullable=False),
+    Column("kind", String(ID_LENGTH), nullable=False),
+    Column("subject", String(ID_LENGTH), nullable=False),
+    Column("target", String(10), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("recipient_name", Text, nullable=False),
+    Column("recipient_role", String(ID_LENGTH), nullable=False),
+    # Fixed-width UTC text (governance.chain.format_timestamp): sorts as it orders.
+    Column("due_at", Text, nullable=False),
+    Column("stale_after", Text, nullable=True),
+    Column("stale_reason", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_by", String(ID_LENGTH), nullable=True),
+    Column("claimed_until", Text, nullable=True),
+    Column("message_id", Text, nullable=True),
+    Column("sha256", String(HASH_LENGTH), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("outcome", Text, nullable=True),
+    Column("context", Text, nullable=False),
+    Column("invite", Text, nullable=True),
+    Column("plan_version", Integer, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    # Set at the first claim and kept: the Date header, so a resend is the same message.
+    Column("first_attempt_at", Text, nullable=True),
+    Column("sent_at", Text, nullable=True),
+    CheckConstraint("state IN ('planned', 'claimed', 'sent', 'failed', 'missed', 'cancelled')", name="state"),
+    # "What is due now" reads a range of this index: its cost follows what is due, not the table.
+    Index("ix_notifications_state_due_at", "state", "due_at"),
+)
+
+# The instance version each plan was made from, and when the plan must be made again without a
+# new event (the at-risk forecast moves with the days).
+notification_plans = Table(
+    "notification_plans",
+    metadata,
+    Column("instance", String(ID_LENGTH), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("as_of", String(10), nullable=False),
+    Column("planned_at", Text, nullable=False),
+    Column("replan_after", Text, nullable=True, index=True),
+    Column("silenced", Text, nullable=True),
+    Column("problems", Text, nullable=False),
+)
+
+# One row (id = 1): the global position of the last event whose stream was planned, so a tick
+# reads only the events appended since (the unique index on events.position makes it a range).
+notification_cursor = Table(
+    "notification_cursor",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("position", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
 )

@@ -77,10 +77,11 @@ def seal(
     meta_value = json.loads(meta)
     recorded = parse_timestamp(recorded_at)
     for offset, text in enumerate(texts):
-        row = {
+        version, position = first_version + offset, first_position + offset
+        row: dict[str, Any] = {
             "stream_id": request.stream_id,
-            "version": first_version + offset,
-            "position": first_position + offset,
+            "version": version,
+            "position": position,
             "type": text.type,
             "schema_version": text.schema_version,
             "data": text.data,
@@ -95,8 +96,8 @@ def seal(
         row["hash"] = digest = text_hash(canonical_event_text(data_text=text.data, meta_text=meta, **_scalars(row)))
         event = RecordedEvent(
             stream_id=request.stream_id,
-            version=row["version"],
-            position=row["position"],
+            version=version,
+            position=position,
             type=text.type,
             data=text.source.data,
             occurred_at=parse_timestamp(text.occurred_at),

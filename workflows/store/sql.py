@@ -150,8 +150,9 @@ class SqlEventStore:
             with self._reading("read streams") as connection:
                 rows = connection.execute(_PAYLOADS, {"stream_ids": chunk}).all()
             loads = json.loads
-            for stream_id, version, type_, data, definition_hash in rows:
-                yield EventPayload(stream_id, version, type_, loads(data), definition_hash)
+            for row in rows:
+                stream_id, version, type_, data, definition_hash = row.tuple()
+                yield EventPayload(str(stream_id), int(version), str(type_), loads(data), str(definition_hash))
 
     def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:
         """Every event after ``after_position`` in position order, ``batch_size`` rows per query.

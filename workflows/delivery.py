@@ -1,0 +1,256 @@
+"""Delivering claimed notifications: render, build, send, record, settle.
+
+For each claimed row, in this order:
+
+1. If its ``NotificationSent`` is already in the log (a worker died after recording but
+   before settling), settle it as sent: nothing is sent twice.
+2. If it is no longer worth sending (``stale_after`` passed while nobody could send it),
+   record ``NotificationMissed`` with the reason and settle it missed.
+3. Render it, build the message (the Message-ID derives from the key, the Date from the
+   first attempt, so a resend after a crash between send and record is the same
+   message), send it through the mailer, append ``NotificationSent`` (key, Message-ID,
+   SHA-256 of the message) to ``notifications:<instance>`` and settle it sent.
+
+A transient SMTP failure puts the row back with exponential backoff; when the attempts
+run out, or on a permanent failure, ``NotificationFailed`` is recorded and the message is
+forwarded to the instance's secretary with the reason. Every event carries a command key
+derived from the notification key, so recording twice writes once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formataddr
+from typing import Any
+
+from governance.chain import canonical_json, format_timestamp
+from governance.definition import Contact
+from notifications.errors import PermanentSmtpError, SmtpConfigError, TemplateError, TransientSmtpError
+from notifications.ics import meeting_invite
+from notifications.message import Attachment, build_message, make_message_id, message_sha256
+from notifications.templates import RenderedMessage, TemplateRenderer
+from workflows.claims import SqlClaims
+from workflows.notification_log import NotificationLog
+from workflows.outbox_row import OutboxRow
+
+__all__ = ["DELIVERY_FAILED_RULE", "FORWARD_KIND", "Courier", "DeliveryCounts"]
+
+log = logging.getLogger(__name__)
+
+DELIVERY_FAILED_RULE = "delivery-failed"
+FORWARD_KIND = "delivery_failed"
+
+
+@dataclass
+class DeliveryCounts:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    missed: int = 0
+    recovered: int = 0
+    escalated: int = 0
+    message_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Done:
+    """Rows of a batch whose events are recorded, waiting to be settled together."""
+
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+    missed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Courier:
+    """Delivers the rows one worker has claimed."""
+
+    claims: SqlClaims
+    log: NotificationLog
+    mailer: Any
+    renderer: TemplateRenderer
+    sender: str
+    worker: str
+    retry_attempts: int
+    retry_backoff: timedelta
+    secretary: Callable[[str], Contact | None]
+
+    @property
+    def domain(self) -> str:
+        return self.sender.rpartition("@")[2] or "govflow.invalid"
+
+    def deliver(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts) -> None:
+        """Settle every row of one claim; one SMTP connection serves the batch.
+
+        Sent and missed rows are settled together at the end (one transaction, not one
+        per row): their events are recorded first, which is what makes a retry safe.
+        """
+        done = _Done()
+        try:
+            to_send = []
+            for row in rows:
+                recorded = self.log.recorded_send(row) if row.first_attempt_at and row.first_attempt_at < now else None
+                if recorded is not None:
+                    done.sent.append((row.key, *recorded))
+                    counts.recovered += 1
+                elif row.stale_after is not None and row.stale_after <= now:
+                    self.log.missed(row, now)
+                    done.missed.append((row.key, row.stale_reason))
+                    counts.missed += 1
+                else:
+                    to_send.append(row)
+            if to_send:
+                batch = self.mailer if isinstance(self.mailer, AbstractContextManager) else nullcontext()
+                with batch:
+                    for row in to_send:
+                        self._send(row, now, counts, done)
+        except Exception:
+            self.claims.settle_done(now, done.sent, done.missed)
+            raise
+        self.claims.settle_done(now, done.sent, done.missed)
+
+    def _send(self, row: OutboxRow, now: datetime, counts: DeliveryCounts, done: _Done) -> None:
+        try:
+            rendered = self.render(row)
+        except TemplateError as error:
+            self._fail(row, now, f"cannot render the '{row.kind}' template: {error}", None, counts)
+            return
+        message = self.build(row, rendered, now)
+        try:
+            message_id = self.mailer.send(message)
+        except (TransientSmtpError, SmtpConfigError) as error:
+            self._retry(row, now, str(error), rendered, counts)
+            return
+        except PermanentSmtpError as error:
+            self._fail(row, now, str(error), rendered, counts)
+            return
+        digest = message_sha256(message)
+        self.log.sent(row, now, message_id, digest)
+        done.sent.append((row.key, message_id, digest))
+        counts.sent += 1
+        counts.message_ids.append(message_id)
+
+    def render(self, row: OutboxRow) -> RenderedMessage:
+        if row.kind == FORWARD_KIND:
+            context = row.context
+            return RenderedMessage(row.kind, context["subject"], context["text"], context["html"])
+        return self.renderer.render(row.kind, row.context)
+
+    def build(self, row: OutboxRow, rendered: RenderedMessage, now: datetime) -> EmailMessage:
+        """The message for ``row``: the same bytes whenever it is built again for this row."""
+        composed = row.first_attempt_at or now
+        attachments: list[Attachment] = []
+        if row.invite is not None:
+            attachments.append(self._invite(row, composed))
+        return build_message(
+            sender=self.sender,
+            to=[formataddr((row.recipient_name, row.recipient))],
+            rendered=rendered,
+            message_id=make_message_id(row.key, self.domain),
+            headers={"X-Govflow-Key": row.key, "X-Govflow-Rule": row.rule},
+            attachments=attachments,
+            date=composed,
+        )
+
+    def _invite(self, row: OutboxRow, stamp: datetime) -> Attachment:
+        invite = row.invite or {}
+        return meeting_invite(
+            uid=invite["uid"],
+            summary=invite["summary"],
+            description=invite["description"],
+            day=date.fromisoformat(invite["day"]),
+            start=None,
+            end=None,
+            timezone=invite["timezone"],
+            organizer=self.sender,
+            attendees=[formataddr((row.recipient_name, row.recipient))],
+            sequence=int(invite["sequence"]),
+            stamp=stamp,
+        )
+
+    def _retry(
+        self, row: OutboxRow, now: datetime, error: str, rendered: RenderedMessage, counts: DeliveryCounts
+    ) -> None:
+        attempts = row.attempts + 1
+        if attempts >= self.retry_attempts:
+            self._fail(row, now, f"gave up after {attempts} attempts: {error}", rendered, counts, attempts)
+            return
+        retry_at = now + self.retry_backoff * 2 ** (attempts - 1)
+        log.warning("notification %s: %s; retrying at %s", row.key, error, retry_at.isoformat())
+        self.claims.settle_retry(row.key, self.worker, now, retry_at, attempts, error)
+        counts.retried += 1
+
+    def _fail(
+        self,
+        row: OutboxRow,
+        now: datetime,
+        error: str,
+        rendered: RenderedMessage | None,
+        counts: DeliveryCounts,
+        attempts: int | None = None,
+    ) -> None:
+        attempts = row.attempts + 1 if attempts is None else attempts
+        log.error("notification %s failed: %s", row.key, error)
+        self.log.failed(row, now, error, attempts)
+        self.claims.settle_failed(row.key, self.worker, now, attempts, error)
+        counts.failed += 1
+        if row.rule != DELIVERY_FAILED_RULE and self._escalate(row, now, error, rendered):
+            counts.escalated += 1
+
+    def _escalate(self, row: OutboxRow, now: datetime, error: str, rendered: RenderedMessage | None) -> bool:
+        """Forward what could not be delivered to the instance's secretary, due at once."""
+        secretary = self.secretary(row.instance)
+        if secretary is None:
+            log.error("notification %s failed and instance %s has no secretary to tell", row.key, row.instance)
+            return False
+        tag = hashlib.sha256(row.key.encode()).hexdigest()[:16]
+        key = f"{row.instance}/{DELIVERY_FAILED_RULE}/{tag}/{row.target.isoformat()}/{secretary.email.lower()}"
+        stamp = format_timestamp(now)
+        return self.claims.add(
+            {
+                "key": key,
+                "instance": row.instance,
+                "rule": DELIVERY_FAILED_RULE,
+                "kind": FORWARD_KIND,
+                "subject": tag,
+                "target": row.target.isoformat(),
+                "recipient": secretary.email.lower(),
+                "recipient_name": secretary.name,
+                "recipient_role": secretary.role,
+                "due_at": stamp,
+                "stale_after": None,
+                "stale_reason": "",
+                "state": "planned",
+                "attempts": 0,
+                "reason": f"notification {row.key} could not be delivered: {error}",
+                "context": canonical_json(forward(row, error, rendered)),
+                "invite": None,
+                "plan_version": 0,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        )
+
+
+def forward(row: OutboxRow, error: str, rendered: RenderedMessage | None) -> dict[str, str]:
+    """The message telling the secretary what could not be delivered, to whom, and why."""
+    note = (
+        f"govflow could not deliver a notification to {row.recipient_name} <{row.recipient}> "
+        f"({row.recipient_role}): {error}. Please pass it on, and have the contact corrected in the "
+        f"workflow definition if the address is wrong. Reference: {row.key}"
+    )
+    if rendered is None:
+        body = f"The message could not be produced: {row.reason}"
+        subject = f"Undelivered notification for {row.recipient}"
+    else:
+        body = rendered.text
+        subject = f"Undelivered: {rendered.subject}"
+    text = f"{note}\n\n----- the undelivered message -----\n\n{body}"
+    markup = f"<p>{html.escape(note)}</p><hr><pre>{html.escape(body)}</pre>"
+    return {"subject": subject[:240], "text": text, "html": markup}
