@@ -73,8 +73,40 @@ def coldstart_figure(quick: bool, repeats: int) -> Figure:
     return figure
 
 
-FIGURES: dict[str, Callable[[bool, int], Figure]] = {
+def audit_figures(quick: bool, repeats: int) -> list[Figure]:
+    from bench import audit_bench
+
+    return audit_bench.measure(5_000 if quick else 100_000, repeats)
+
+
+def memory_figure(quick: bool, repeats: int) -> Figure:
+    from bench import audit_bench, memory
+    from bench.common import scratch
+
+    total = 20_000 if quick else 1_000_000
+    figure = Figure(
+        figure=f"peak memory replaying {total:,} events (every instance folded)",
+        unit="MiB",
+        higher_is_better=False,
+        govflow=Series("govflow replay, peak RSS"),
+        limit=Series("the same imports, no replay"),
+        target="constant memory: under 200 MB peak",
+    )
+    assert figure.limit is not None
+    with scratch("memory") as folder:
+        url = audit_bench.build(folder, total)[0]
+        for _ in range(max(1, repeats // 2)):
+            replayed, bare = memory.measure(url)
+            figure.govflow.values.append(replayed["peak_mib"])
+            figure.limit.values.append(bare["peak_mib"])
+    figure.notes = f"{replayed['events']:,} events of {replayed['instances']:,} instances folded"
+    return figure
+
+
+FIGURES: dict[str, Callable[[bool, int], Figure | list[Figure]]] = {
     "decisions": decisions_figure,
     "fold": fold_figure,
     "coldstart": coldstart_figure,
+    "audit": audit_figures,
+    "memory": memory_figure,
 }

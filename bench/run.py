@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help=f"figures to run: {', '.join(FIGURES)}")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
-    chosen: dict[str, Callable[[bool, int], Figure]] = {
+    chosen: dict[str, Callable[[bool, int], Figure | list[Figure]]] = {
         name: run for name, run in FIGURES.items() if args.only is None or name in args.only
     }
     unknown = set(args.only or ()) - set(FIGURES)
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = []
     for name, run in chosen.items():
         print(f"bench: {name} …", file=sys.stderr, flush=True)
-        figures.append(run(args.quick, repeats))
+        made = run(args.quick, repeats)
+        figures.extend(made if isinstance(made, list) else [made])
     results = [f.as_json() for f in figures]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

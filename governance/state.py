@@ -26,6 +26,7 @@ from governance.machine import machine_for
 POSITIVE_OUTCOMES = frozenset({"approved", "approved-with-conditions", "endorsed", "endorsed-with-comments"})
 DISSENT_OUTCOMES = frozenset({"not-endorsed"})
 OPEN_OUTCOMES = frozenset({"deferred", "noted", "returned", "rejected"})
+CONCLUDING_OUTCOMES = POSITIVE_OUTCOMES | DISSENT_OUTCOMES
 CORRECTION_VOIDS = "voided"
 CORRECTION_ANNOTATES = "annotated"
 OUTCOMES = (
@@ -152,34 +153,39 @@ class Instance:
     def standing(self, gate_id: str) -> dict[str, Decision]:
         """Each body's latest decision that still counts at a gate."""
         latest: dict[str, Decision] = {}
-        for decision in self.live_decisions(gate_id):
-            latest[decision.body] = decision
+        for decision in self.decisions:
+            if decision.gate == gate_id and decision.void is None:
+                latest[decision.body] = decision
         return latest
 
     def concluded(self, gate: Gate) -> dict[str, Decision]:
         """The bodies whose standing decision concludes their part of the gate."""
-        accepted = POSITIVE_OUTCOMES if gate.strict else POSITIVE_OUTCOMES | DISSENT_OUTCOMES
+        accepted = POSITIVE_OUTCOMES if gate.strict else CONCLUDING_OUTCOMES
         return {body: d for body, d in self.standing(gate.id).items() if d.outcome in accepted}
 
     def open_conditions(self, gate_id: str) -> list[Condition]:
         return [c for c in self.conditions.values() if c.gate == gate_id and c.discharged_on is None]
 
-    def gate_decided(self, gate: Gate) -> bool:
+    def gate_decided(self, gate: Gate, concluded: dict[str, Decision] | None = None) -> bool:
         """Whether enough bodies have concluded, conditions aside."""
-        concluded = self.concluded(gate)
+        concluded = self.concluded(gate) if concluded is None else concluded
         if gate.rule == "all":
             return all(body in concluded for body in gate.boards)
         positive = sum(1 for d in concluded.values() if d.outcome in POSITIVE_OUTCOMES)
         return positive >= gate.needed
 
-    def gate_condition_ids(self, gate: Gate) -> list[str]:
+    def gate_condition_ids(self, gate: Gate, concluded: dict[str, Decision] | None = None) -> list[str]:
         """Open conditions attached to the decisions that conclude the gate."""
-        deciding = {d.id for d in self.concluded(gate).values()}
+        if not self.conditions:
+            return []
+        concluded = self.concluded(gate) if concluded is None else concluded
+        deciding = {d.id for d in concluded.values()}
         return [c.id for c in self.open_conditions(gate.id) if c.decision in deciding]
 
     def gate_ready(self, gate: Gate) -> bool:
         """Whether the gate can pass now: decided, and every condition discharged."""
-        return self.gate_decided(gate) and not self.gate_condition_ids(gate)
+        concluded = self.concluded(gate)
+        return self.gate_decided(gate, concluded) and not self.gate_condition_ids(gate, concluded)
 
     def gate_is_open(self, gate: Gate) -> bool:
         """In the working phase, not passed, and every ``after`` gate passed."""

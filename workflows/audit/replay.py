@@ -32,7 +32,7 @@ from governance import events as ev
 from governance.chain import format_timestamp
 from governance.definition import Definition
 from governance.errors import CorruptHistory
-from governance.events import NewEvent
+from governance.events import EventPayload, NewEvent
 from governance.state import Instance, begin
 from workflows.audit.records import StoredEvent
 
@@ -122,12 +122,14 @@ def replay_as_of(
 def replay_log(rows: Iterable[StoredEvent], definition_for: Callable[[str], Definition]) -> dict[str, Instance]:
     """Fold every instance of the log from one pass in position order (other streams skipped)."""
     instances: dict[str, Instance] = {}
+    loads = json.loads
     for row in rows:
         instance = instances.get(row.stream_id)
         if instance is not None:
             if row.version != instance.version + 1:
                 raise CorruptHistory(row.stream_id, row.version, f"expected version {instance.version + 1}")
-            instance.apply(_event(row), row.version)
+            # The fold reads only the type and the payload: no timestamps to parse here.
+            instance.apply(EventPayload(row.stream_id, row.version, row.type, loads(row.data), row.definition_hash))
         elif row.stream_id.startswith("$") or ":" in row.stream_id:
             continue  # checkpoints, notifications: not instances (see services.is_instance_stream)
         elif row.version == 1 and row.type == ev.INSTANCE_STARTED:
