@@ -47,7 +47,7 @@ def replay(url: str) -> dict[str, float]:
 
 
 def baseline() -> dict[str, float]:
-    import workflows.services  # noqa: F401  (the same imports, no replay)
+    import workflows.services  # the same imports, no replay
     import workflows.store.sql  # noqa: F401
 
     return {"peak_mib": _peak_mib()}
