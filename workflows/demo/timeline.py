@@ -167,7 +167,7 @@ def diagram_svg(definition: Definition) -> Markup:
     box_w, gap, y = 128, 22, 60
     width = len(phases) * (box_w + gap) + 40
     most_gates = max((len(p.gates) for p in phases), default=0)
-    height = y + 80 + most_gates * 14
+    height = y + 84 + most_gates * 14
     parts = [
         f'<svg id="diagram" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         'aria-label="State diagram of the phases and gates">',
@@ -205,7 +205,7 @@ def diagram_svg(definition: Definition) -> Markup:
                 f"{escape(gate.on_reject.to_phase)}</title></path>"
             )
     parts.append(
-        f'<text x="20" y="{height - 40}" class="note">Any active phase can move to {PAUSED} and back, or to '
+        f'<text x="20" y="{height - 8}" class="note">Any active phase can move to {PAUSED} and back, or to '
         f"{SUPERSEDED} (terminal). Dashed arcs: rejection routes.</text>"
     )
     parts.append("</svg>")
