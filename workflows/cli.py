@@ -245,10 +245,10 @@ def _bad(message: str) -> WorkflowError:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    from workflows.bootstrap import build_services
+    from workflows.bootstrap import build_query_services
     from workflows.report import history_text, list_text, status_text
 
-    services = build_services(options_of(args))
+    services = build_query_services(options_of(args))
     if args.command == "list":
         rows = services.instances()
         print_json(rows) if args.json else print(list_text(rows))

@@ -336,3 +336,47 @@ def test_postgresql_refuses_to_truncate_the_log(postgres_url: str) -> None:
         assert store.find_command("k1") is not None
     finally:
         engine.dispose()
+
+
+def test_the_sqlite_reader_reads_what_the_sql_store_wrote(sqlite_url: str) -> None:
+    """The query commands' standard-library reader answers as the SQL store does."""
+    from datetime import UTC, datetime
+
+    from governance.events import NewEvent
+    from workflows.database import make_engine, migrate
+    from workflows.store.base import AppendRequest, CommandRecord
+    from workflows.store.sql import SqlEventStore
+    from workflows.store.sqlite_reader import SqliteReader, sqlite_path
+
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    store = SqlEventStore(engine)
+    moment = datetime(2019, 10, 4, 9, tzinfo=UTC)
+    for stream in ("a", "b"):
+        store.append(
+            AppendRequest(
+                stream_id=stream,
+                expected_version=0,
+                actor="x",
+                definition_hash="d" * 64,
+                recorded_at=moment,
+                phase="scoping",
+                definition_id="def",
+                command=CommandRecord(f"key-{stream}", stream, "h" * 64, {"ok": stream}),
+            ),
+            [NewEvent("TaskCompleted", {"task": f"t{i}", "ü": "ß"}, moment) for i in range(3)],
+        )
+    store.save_definition("d" * 64, "def", "1", "[workflow]\n")
+    path = sqlite_path(sqlite_url)
+    assert path is not None
+    reader = SqliteReader(path)
+    assert reader.read_stream("a") == store.read_stream("a")
+    assert reader.read_stream("b", after_version=1) == store.read_stream("b", after_version=1)
+    assert list(reader.iter_all(batch_size=2)) == list(store.iter_all(batch_size=2))
+    assert list(reader.iter_payloads(["b", "a"])) == list(store.iter_payloads(["a", "b"]))
+    assert reader.streams() == store.streams() and reader.stream("a") == store.stream("a")
+    assert reader.find_command("key-b") == store.find_command("key-b")
+    assert reader.load_definition("d" * 64) == store.load_definition("d" * 64) == "[workflow]\n"
+    assert reader.read_stream("nowhere") == [] and reader.stream("nowhere") is None
+    reader.close()
+    engine.dispose()

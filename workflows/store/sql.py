@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -150,9 +150,10 @@ class SqlEventStore:
             with self._reading("read streams") as connection:
                 rows = connection.execute(_PAYLOADS, {"stream_ids": chunk}).all()
             loads = json.loads
-            for row in rows:
-                stream_id, version, type_, data, definition_hash = row.tuple()
-                yield EventPayload(str(stream_id), int(version), str(type_), loads(data), str(definition_hash))
+            for stream_id, version, type_, data, definition_hash in rows:  # a Row unpacks like a tuple
+                yield EventPayload(
+                    str(stream_id), cast(int, version), str(type_), loads(str(data)), str(definition_hash)
+                )
 
     def iter_all(self, *, after_position: int = 0, batch_size: int = 1000) -> Iterator[RecordedEvent]:
         """Every event after ``after_position`` in position order, ``batch_size`` rows per query.
