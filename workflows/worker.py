@@ -138,7 +138,6 @@ class Worker:
         """
         changed, cursor, reached = self.outbox.changed_streams(_EVENTS_PER_TICK)
         wanted = sorted({s for s in changed if is_instance_stream(s)} | set(self.outbox.replans_due(now)))
-        self.services.load_many(wanted)  # one bulk read folds those not cached yet
         for instance_id in wanted:
             try:
                 self.replan(instance_id, now, report)

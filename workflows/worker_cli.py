@@ -194,18 +194,22 @@ def _cmd_mail_sink(args: argparse.Namespace) -> int:
 
 
 def _cmd_reminders(args: argparse.Namespace) -> int:
+    from datetime import time
+
     from governance.commands import local_day
     from governance.reminders import plan_notifications
-    from workflows.bootstrap import build_services
+    from workflows.bootstrap import build_services, settings_for
     from workflows.cli import options_of, print_json
     from workflows.outbox import SqlOutbox
     from workflows.reminder_report import reminders_json, reminders_text
 
-    services = build_services(options_of(args))
+    options = options_of(args)
+    send_at = time(worker_settings(settings_for(options)).send_hour)
+    services = build_services(options)
     instance = services.load(args.instance)
     today = local_day(services.clock.now(), instance.definition)
     events = services.store.read_stream(args.instance)
-    plan = plan_notifications(instance, today, events=events)
+    plan = plan_notifications(instance, today, events=events, send_at=send_at)
     rows = SqlOutbox(services.store.engine).rows(args.instance)  # type: ignore[attr-defined]
     head = services.store.stream(args.instance)
     report = reminders_json(instance, plan, rows, head.updated_at if head is not None else None)
