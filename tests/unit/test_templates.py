@@ -230,3 +230,13 @@ def test_long_dates_are_british_and_accept_iso_strings() -> None:
 def test_working_days_are_counted_in_words() -> None:
     words = ["0 working days", "1 working day", "2 working days", "-1 working day"]
     assert [working_days(n) for n in (0, 1, 2, -1)] == words
+
+
+def test_a_decision_with_a_condition_without_owner_or_due_date_renders(renderer: TemplateRenderer) -> None:
+    from notifications.templates import SAMPLE_CONTEXT
+
+    context = dict(SAMPLE_CONTEXT["decision_recorded"])
+    context["conditions"] = [{"text": "add a skills annex", "owner": None, "due": None}]
+    rendered = renderer.render("decision_recorded", context)
+    assert "add a skills annex (no owner named; no due date)" in rendered.text
+    assert "no due date" in rendered.html
