@@ -60,7 +60,7 @@ def test_reminders_shows_the_plan_with_due_times_and_states(lis_started: Cli, si
         if e["rule"] == "call-for-papers" and e["subject"] == "strategic-board-2019-10-04"
     )
     assert call["due_local"] == "2019-09-13 09:00 BST" and call["state"] == "sent"
-    assert text.code == 0 and "call-for-papers" in text.out and "not planned: rule 'gate-due'" in text.out
+    assert text.code == 0 and "call-for-papers" in text.out and "not planned" not in text.out
 
 
 def test_reminders_work_before_any_worker_has_run(lis_started: Cli) -> None:

@@ -105,7 +105,9 @@ def test_roles_resolve_to_the_body_concerned_first_and_the_programme_otherwise()
 
 
 def test_a_rung_no_template_can_render_is_reported_not_dropped_silently() -> None:
-    plan = plan_of(Walk().instance)
+    rung = '[[reminders]]\nid = "gate-due"\nanchor = "gate-due"\noffset = -10\ntemplate = "gate-due"\nto = ["programme-lead"]\n\n'
+    definition = variant("# Gates, around their due date.\n", "# Gates, around their due date.\n" + rung)
+    plan = plan_of(Walk(definition).instance)
 
     assert any("'gate-due'" in problem for problem in plan.problems)
     assert not any(n.rule == "gate-due" for n in plan.notices)
