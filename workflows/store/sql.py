@@ -93,6 +93,7 @@ class SqlEventStore:
         self._head_hash = _for_dialect(_RAW_HEAD_HASH, dialect)
         self._allocate = _for_dialect(_RAW_ALLOCATE, dialect)
         self._insert_events = _for_dialect(_RAW_INSERT_EVENTS, dialect)
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     @property
     def engine(self) -> Engine:
@@ -109,10 +110,15 @@ class SqlEventStore:
         count = len(texts)
         try:
             with write_transaction(self._engine) as connection:
-                if request.command is not None and self._command_seen(connection, request.command):
+                # The driver's own cursor, inside the transaction SQLAlchemy began: the append is
+                # a handful of small statements, and SQLAlchemy's per-statement work cost more
+                # than SQLite spent running them.
+                cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                if request.command is not None and self._command_seen(cursor, request.command):
                     return []
-                prev_hash = self._advance_stream(connection, request, count, recorded_at)
-                last_position: int = connection.exec_driver_sql(self._allocate, {"count": count}).scalar_one()
+                prev_hash = self._advance_stream(connection, cursor, request, count, recorded_at)
+                cursor.execute(self._allocate, {"count": count})
+                last_position = int(cursor.fetchone()[0])
                 sealed = seal(
                     request,
                     texts,
@@ -122,9 +128,16 @@ class SqlEventStore:
                     first_position=last_position - count + 1,
                     prev_hash=prev_hash,
                 )
-                connection.exec_driver_sql(self._insert_events, [item.row for item in sealed])
+                cursor.executemany(self._insert_events, [item.row for item in sealed])
                 if request.command is not None:
                     connection.execute(_INSERT_COMMAND, _command_row(request.command, recorded_at))
+        except self._driver_error as error:
+            wrapped = cast(
+                DBAPIError, DBAPIError.instance(None, None, error, self._driver_error, dialect=self._engine.dialect)
+            )
+            if _lost_race(wrapped):
+                raise ConcurrencyConflict(request.stream_id, request.expected_version) from error
+            raise store_error(self._engine, wrapped, f"append to '{request.stream_id}'") from error
         except DBAPIError as error:
             if _lost_race(error):
                 raise ConcurrencyConflict(request.stream_id, request.expected_version) from error
@@ -237,15 +250,17 @@ class SqlEventStore:
             content = connection.execute(_LOAD_DEFINITION, {"hash": definition_hash}).scalar_one_or_none()
         return content
 
-    def _command_seen(self, connection: Connection, command: CommandRecord) -> bool:
-        stored = connection.exec_driver_sql(self._find_command, {"key": command.key}).scalar_one_or_none()
-        if stored is None:
+    def _command_seen(self, cursor: Any, command: CommandRecord) -> bool:
+        cursor.execute(self._find_command, {"key": command.key})
+        row = cursor.fetchone()
+        if row is None:
             return False
+        stored = row[0]
         if stored != command.request_hash:
             raise CommandKeyReused(command.key)
         return True
 
-    def _advance_stream(self, connection: Connection, request: AppendRequest, count: int, now: str) -> str:
+    def _advance_stream(self, connection: Connection, cursor: Any, request: AppendRequest, count: int, now: str) -> str:
         """Move the stream's head from the expected version; return the hash to chain onto."""
         if request.expected_version == 0:
             # A second writer creating the same stream fails on the primary key: a conflict.
@@ -262,7 +277,7 @@ class SqlEventStore:
                 },
             )
             return GENESIS_HASH
-        moved = connection.exec_driver_sql(
+        cursor.execute(
             self._advance,
             {
                 "stream_id": request.stream_id,
@@ -273,11 +288,11 @@ class SqlEventStore:
                 "updated_at": now,
             },
         )
-        if moved.rowcount != 1:
+        if cursor.rowcount != 1:
             raise ConcurrencyConflict(request.stream_id, request.expected_version)
-        head = connection.exec_driver_sql(
-            self._head_hash, {"stream_id": request.stream_id, "version": request.expected_version}
-        ).scalar_one_or_none()
+        cursor.execute(self._head_hash, {"stream_id": request.stream_id, "version": request.expected_version})
+        found = cursor.fetchone()
+        head = None if found is None else found[0]
         if head is None:
             raise StoreError(
                 f"stream '{request.stream_id}' is at version {request.expected_version} in the streams "
