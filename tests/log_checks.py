@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from sqlalchemy import Engine, text
+
 from governance.chain import GENESIS_HASH, event_hash, format_timestamp, hashed_fields
 from governance.events import RecordedEvent
 
@@ -59,3 +61,18 @@ def commands_in(streams: dict[str, list[RecordedEvent]]) -> dict[str, tuple[str,
         assert places == [(stream_id, first + n) for n in range(len(places))], key
         commands[key] = (stream_id, first, len(places))
     return commands
+
+
+def check_store(engine: Engine) -> tuple[dict[str, list[RecordedEvent]], dict[str, tuple[str, int, int]]]:
+    """Check a whole database's log (see :func:`check_log`); return its streams and commands by key.
+
+    Also asserts that ``log_head`` is the last position: a transaction cut off after
+    allocating positions must have given them back.
+    """
+    from workflows.store.sql import SqlEventStore
+
+    streams = check_log(list(SqlEventStore(engine).iter_all()))
+    with engine.connect() as connection:
+        head = connection.execute(text("SELECT position FROM log_head")).scalar_one()
+    assert head == sum(len(stream) for stream in streams.values())
+    return streams, commands_in(streams)

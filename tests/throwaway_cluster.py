@@ -47,7 +47,12 @@ class Cluster:
         self._pg_ctl("stop", "-m", "fast")
 
     def start(self) -> None:
-        self._pg_ctl("start", "-l", str(self.folder / "log"), "-o", f"-p {self.port}")
+        """Start the server on its old port; a no-op when it is running."""
+        running = subprocess.run(
+            _as_postgres(str(PGBIN / "pg_ctl"), "-D", str(self.folder / "data"), "status"), capture_output=True
+        )
+        if running.returncode != 0:
+            self._pg_ctl("start", "-l", str(self.folder / "log"), "-o", f"-p {self.port}")
 
     def restart(self) -> None:
         self._pg_ctl("restart", "-m", "fast", "-l", str(self.folder / "log"), "-o", f"-p {self.port}")

@@ -7,6 +7,7 @@ here runs at import time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +19,8 @@ from workflows.services import Services
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-# The engines this process built, until close_engines() disposes of them.
-_ENGINES: list[Engine] = []
+# How to close what this process opened (engines, SQLite readers), until close_engines() does.
+_CLOSERS: list[Callable[[], object]] = []
 
 
 @dataclass(frozen=True)
@@ -63,18 +64,19 @@ def build_engine(options: Options, settings: Settings) -> Engine:
         # Relative to the configuration file's folder, like the other paths in it.
         sslrootcert=str(settings.base_dir / Path(rootcert).expanduser()) if rootcert else None,
     )
-    _ENGINES.append(engine)
+    _CLOSERS.append(engine.dispose)
     return engine
 
 
 def close_engines() -> None:
-    """Dispose of every engine built so far (the CLI calls this after each command).
+    """Dispose of every engine and close every reader built so far (the CLI calls this after each command).
 
     A command run in-process (the tests, an embedding program) then leaves no
-    connection open behind it; psycopg warns about connections left to the garbage collector.
+    connection open behind it: psycopg warns about connections left to the garbage
+    collector, and an open SQLite file keeps its file system busy.
     """
-    while _ENGINES:
-        _ENGINES.pop().dispose()
+    while _CLOSERS:
+        _CLOSERS.pop()()
 
 
 def build_query_services(options: Options) -> Services:
@@ -90,9 +92,9 @@ def build_query_services(options: Options) -> Services:
     path = sqlite_path(database_url(options, settings))
     if path is None:
         return build_services(options)
-    return Services(
-        store=SqliteReader(path), clock=clock_for(options, settings), definition_dirs=settings.definition_dirs
-    )
+    reader = SqliteReader(path)
+    _CLOSERS.append(reader.close)
+    return Services(store=reader, clock=clock_for(options, settings), definition_dirs=settings.definition_dirs)
 
 
 def build_services(options: Options, *, source: str = "cli") -> Services:

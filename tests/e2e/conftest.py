@@ -18,6 +18,19 @@ import pytest
 
 from workflows.cli import main
 
+# The first decision of the LIS walk: the chief executive's, under delegated authority.
+DECIDE_APPROACH = (
+    "decide", "selep-lis", "--gate", "approach-agreed", "--board", "secretariat", "--outcome", "approved",
+    "--date", "2019-07-26", "--mode", "delegated", "--authority", "SB/2019/06/3",
+)  # fmt: skip
+
+
+def assert_one_clear_line(message: str, *secrets: str) -> None:
+    """A failure a user can read: one line, no traceback, none of ``secrets``."""
+    assert message.count("\n") <= 1 and message.strip(), message
+    assert "Traceback" not in message, message
+    assert not [secret for secret in secrets if secret in message], message
+
 
 @dataclass
 class Result:

@@ -1,11 +1,11 @@
 """Load: 8 processes recording on 200 instances at once lose nothing, double nothing and agree with replay.
 
 Each worker process (spawned: a fresh interpreter, as separate secretaries' commands
-would be) loops until its time is up: it picks an instance — a quarter of the time one
-of a few hot instances (the same for every worker at the time), so that workers collide — chooses a step
-the rules allow (``tests.walker``), and runs it through the services API with its own
-idempotency key. Now and then it sends an accepted command again under the same key,
-as a client retrying after a lost answer would.
+would be) loops until its time is up: it picks an instance — 30% of the time one of
+two hot instances, the same for every worker at that moment, so that workers collide
+— chooses a step the rules allow (``tests.walker``), and runs it through the services
+API under its own idempotency key. Now and then it sends an accepted command again
+under the same key, as a client retrying after a lost answer would.
 
 Every attempt ends in exactly one of: accepted, a typed conflict (``ConcurrencyConflict``,
 CLI exit 3), or a governance rule refusal (the other secretary's decision got there
@@ -52,14 +52,12 @@ PROCESSES = 8
 INSTANCES = 200
 HOT_INSTANCES = 2
 HOT_SHARE = 0.3
-# The hot instances change every few seconds, so that the collisions never stop: a hot
+# The hot instances change every second, so that the collisions never stop: a hot
 # instance that reached its final phase would take no more commands.
 HOT_SECONDS = 1.0
 RESEND_SHARE = 0.05
-SECONDS = {
-    "sqlite": float(os.environ.get("GOVFLOW_TEST_LOAD_SECONDS_SQLITE", "10")),
-    "postgres": float(os.environ.get("GOVFLOW_TEST_LOAD_SECONDS", "30")),
-}
+# How long the workers run, per database: (environment variable, default seconds).
+DURATION = {"sqlite": ("GOVFLOW_TEST_LOAD_SECONDS_SQLITE", 10.0), "postgres": ("GOVFLOW_TEST_LOAD_SECONDS", 30.0)}
 # After every decision date of the LIS, so that every step is dated in the past.
 NOW = datetime(2020, 3, 31, 12, tzinfo=UTC)
 STARTED = date(2019, 6, 3)
@@ -203,7 +201,8 @@ def test_eight_processes_recording_on_two_hundred_instances_lose_nothing_and_dou
     database: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     url: str = request.getfixturevalue(f"{database}_url")
-    seconds = SECONDS[database]
+    variable, default = DURATION[database]
+    seconds = float(os.environ.get(variable, default))
     _seed(url)
 
     began = time.perf_counter()

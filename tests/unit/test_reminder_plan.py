@@ -105,7 +105,10 @@ def test_roles_resolve_to_the_body_concerned_first_and_the_programme_otherwise()
 
 
 def test_a_rung_no_template_can_render_is_reported_not_dropped_silently() -> None:
-    rung = '[[reminders]]\nid = "gate-due"\nanchor = "gate-due"\noffset = -10\ntemplate = "gate-due"\nto = ["programme-lead"]\n\n'
+    rung = (
+        '[[reminders]]\nid = "gate-due"\nanchor = "gate-due"\noffset = -10\n'
+        'template = "gate-due"\nto = ["programme-lead"]\n\n'
+    )
     definition = variant("# Gates, around their due date.\n", "# Gates, around their due date.\n" + rung)
     plan = plan_of(Walk(definition).instance)
 

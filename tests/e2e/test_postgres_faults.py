@@ -1,28 +1,22 @@
-"""Faults: the server restarted mid-command, a refused password, a read-only file, a full disk.
+"""PostgreSQL faults: the server restarted mid-command, a refused password, no server at all.
 
 Each command ends one of two ways: it succeeds, or it fails with one line (exit 5)
 that names the database without its password and leaves nothing half-recorded. A
 command sent again under the same key is then recorded exactly once, whether or not
 the first attempt's commit had reached the server.
 
-The PostgreSQL tests stop and restart a cluster of their own (``tests.throwaway_cluster``),
+The tests stop and restart a cluster of their own (``tests.throwaway_cluster``),
 never the suite's shared server.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import random
-import resource
-import sqlite3
-import subprocess
-import sys
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -33,8 +27,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from governance.errors import GovernanceError
 from governance.quorum import DecisionInput
 from governance.state import Instance
-from tests.e2e.conftest import Cli, Result
-from tests.log_checks import check_log, commands_in
+from tests.e2e.conftest import DECIDE_APPROACH, Cli, assert_one_clear_line
+from tests.log_checks import check_store
 from tests.throwaway_cluster import Cluster, discard_cluster, start_cluster
 from tests.walker import Step, choose
 from workflows.clock import FixedClock
@@ -55,17 +49,7 @@ APPROACH = DecisionInput(
     mode="delegated",
     authority="SB/2019/06/3",
 )
-DECIDE_APPROACH = (
-    "decide", "selep-lis", "--gate", "approach-agreed", "--board", "secretariat", "--outcome", "approved",
-    "--date", "2019-07-26", "--mode", "delegated", "--authority", "SB/2019/06/3",
-)  # fmt: skip
 TIMEOUT = 60.0
-
-
-def assert_one_clear_line(message: str, *, secret: str = PASSWORD) -> None:
-    """A failure the user can read: one line, no traceback, no password."""
-    assert message.count("\n") <= 1 and message.strip(), message
-    assert "Traceback" not in message and secret not in message, message
 
 
 @pytest.fixture(scope="module")
@@ -96,16 +80,6 @@ def _services(engine: Engine, now: datetime = NOW) -> Services:
     return Services(SqlEventStore(engine), FixedClock(now), source="fault-test")
 
 
-def _log(engine: Engine) -> tuple[dict[str, Any], dict[str, tuple[str, int, int]]]:
-    """The log checked as an auditor would (see ``tests.log_checks``), and its commands by key."""
-    streams = check_log(list(SqlEventStore(engine).iter_all()))
-    with engine.connect() as connection:
-        head = connection.execute(text("SELECT position FROM log_head")).scalar_one()
-    # A transaction cut off after allocating positions must have given them back.
-    assert head == sum(len(stream) for stream in streams.values())
-    return streams, commands_in(streams)
-
-
 # -- PostgreSQL: the server goes away ------------------------------------------------------------
 
 
@@ -122,11 +96,11 @@ def test_a_restart_in_the_middle_of_a_decision_records_it_whole_or_not_at_all(
     services = _services(engine)
     inside, carry_on = threading.Event(), threading.Event()
 
-    @event.listens_for(engine, "after_cursor_execute")
-    def _pause_after_the_events_are_inserted(*args: Any) -> None:
-        # Inside the append transaction: the stream has moved, positions are allocated,
-        # the events are written; the command key and the commit are still to come.
-        if str(args[2]).lstrip().upper().startswith("INSERT INTO EVENTS") and not inside.is_set():
+    @event.listens_for(engine, "commit")
+    def _pause_before_the_commit(_connection: Any) -> None:
+        # Only the append commits (reads roll back). Everything is written by now: the
+        # stream has moved, positions are allocated, events and command key inserted.
+        if not inside.is_set():
             inside.set()
             carry_on.wait(TIMEOUT)
 
@@ -141,27 +115,28 @@ def test_a_restart_in_the_middle_of_a_decision_records_it_whole_or_not_at_all(
     thread = threading.Thread(target=decide)
     thread.start()
     try:
-        assert inside.wait(TIMEOUT), "the decision never reached its insert"
+        _wait_for(inside.is_set, "the decision to reach its commit", thread)
         cluster.stop()
         # Another secretary's command while the server is down: a real process, exit 5.
         process = cli.spawn(*DECIDE_APPROACH, "--key", "other", now="2019-07-26T15:00")
         _, err = process.communicate(timeout=TIMEOUT)
         assert process.returncode == 5, err
-        assert_one_clear_line(err)
+        assert_one_clear_line(err, PASSWORD)
         assert "is the server running" in err
     finally:
         carry_on.set()
         thread.join(TIMEOUT)
-        cluster.start()
+        cluster.start()  # a no-op if it was never stopped
 
     assert len(failure) == 1 and isinstance(failure[0], StoreError), failure
     assert failure[0].exit_code == 5
-    assert_one_clear_line(str(failure[0]))
+    assert_one_clear_line(str(failure[0]), PASSWORD)
+    assert "connection was lost" in str(failure[0]) and "retry with the same --key" in str(failure[0])
     # The same engine, whose pooled connections all died: pool_pre_ping replaces them.
     again = services.decide("selep-lis", APPROACH, actor="chief executive", key="approach")
     assert not again.replayed, "the cut-off attempt must not have been recorded"
     assert services.decide("selep-lis", APPROACH, actor="chief executive", key="approach").replayed
-    streams, commands = _log(engine)
+    streams, commands = check_store(engine)
     decisions = [e for e in streams["selep-lis"] if e.type == "DecisionRecorded"]
     assert len(decisions) == 1 and decisions[0].meta["command_key"] == "approach"
     assert set(commands) == {"start", "approach"}
@@ -229,9 +204,9 @@ def test_commands_running_through_a_restart_succeed_or_fail_with_one_line_and_ke
     assert unexpected == []
     assert failures, "the restart should have failed at least one attempt"
     for message in failures:
-        assert_one_clear_line(message)
+        assert_one_clear_line(message, PASSWORD)
         assert message.startswith("cannot ") and "***@127.0.0.1" in message
-    _, commands = _log(engine)
+    _, commands = check_store(engine)
     for instance_id, live in states.items():
         replayed = services.load(instance_id)
         assert (live.version, live.phase) == (replayed.version, replayed.phase), instance_id
@@ -263,13 +238,13 @@ def test_a_refused_password_ends_with_one_line_that_does_not_show_it(
     result = Cli(workdir, url, capsys)("init")
 
     assert result.code == 5
-    assert_one_clear_line(result.err)
+    assert_one_clear_line(result.err, PASSWORD)
     assert "password authentication failed" in result.err and "secretary:***@" in result.err
     monkeypatch.setenv("GOVFLOW_DATABASE_URL", url)
     from workflows.cli import main
 
     assert main(["list"]) == 5
-    assert_one_clear_line(capsys.readouterr().err)
+    assert_one_clear_line(capsys.readouterr().err, PASSWORD)
 
 
 @pytest.mark.postgres
@@ -308,8 +283,6 @@ def test_a_password_in_the_url_appears_in_no_output_log_or_event(
 def test_an_unreachable_server_ends_with_one_line_that_does_not_show_the_password(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again before govflow tries it
@@ -317,145 +290,5 @@ def test_an_unreachable_server_ends_with_one_line_that_does_not_show_the_passwor
 
     for result in (cli("init"), cli("list"), cli(*DECIDE_APPROACH, now="2019-07-26T15:00")):
         assert result.code == 5
-        assert_one_clear_line(result.err)
+        assert_one_clear_line(result.err, PASSWORD)
         assert f"secretary:***@127.0.0.1:{port}/govflow" in result.err and "is the server running" in result.err
-
-
-# -- SQLite: the file cannot be written ----------------------------------------------------------
-
-
-def _sqlite_lis(folder: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    cli = Cli(folder, f"sqlite:///{folder / 'govflow.db'}", capsys)
-    assert cli("init").code == 0
-    assert cli("start", "selep-lis-2019", "--instance", "selep-lis", "--key", "start", now="2019-06-03T09:00").code == 0
-    return cli
-
-
-def _mount(*argv: str) -> bool:
-    if os.geteuid() != 0:
-        return False
-    return subprocess.run(["mount", *argv], capture_output=True).returncode == 0
-
-
-@pytest.fixture
-def read_only(tmp_path: Path) -> Iterator[Any]:
-    """A function that makes a folder read-only, undone at teardown.
-
-    chmod is enough for a normal user; root ignores permissions, so as root the folder
-    is also bind-mounted read-only onto itself (skipped where mounting is not allowed).
-    """
-    changed: list[tuple[Path, bool]] = []
-
-    def make_read_only(folder: Path) -> None:
-        for path in folder.iterdir():
-            path.chmod(0o444)
-        folder.chmod(0o555)
-        mounted = _mount("--bind", str(folder), str(folder))
-        changed.append((folder, mounted))
-        if os.geteuid() == 0 and not (mounted and _mount("-o", "remount,bind,ro", str(folder))):
-            pytest.skip("running as root and cannot mount a read-only folder: chmod alone does not stop root")
-
-    yield make_read_only
-    for folder, mounted in changed:
-        if mounted:
-            subprocess.run(["umount", str(folder)], check=True)
-        folder.chmod(0o755)
-        for path in folder.iterdir():
-            path.chmod(0o644)
-
-
-def test_a_read_only_sqlite_database_ends_with_one_line_and_changes_nothing(
-    workdir: Path, capsys: pytest.CaptureFixture[str], read_only: Any
-) -> None:
-    folder = workdir / "data"
-    folder.mkdir()
-    cli = _sqlite_lis(folder, capsys)
-    before = (folder / "govflow.db").read_bytes()
-    read_only(folder)
-
-    writing = cli(*DECIDE_APPROACH, "--key", "approach", now="2019-07-26T15:00")
-    reading = cli("history", "selep-lis")
-
-    for result in (writing, reading):
-        assert result.code == 5
-        assert_one_clear_line(result.err)
-        assert str(folder / "govflow.db") in result.err
-    assert (folder / "govflow.db").read_bytes() == before
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path | None]:
-    """A folder on a 2 MiB tmpfs (as root), or None where mounting is not allowed.
-
-    Without it the test limits the size of the files the command may write instead.
-    """
-    folder = tmp_path / "small"
-    folder.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)):
-        yield None
-        return
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
-def _fill(folder: Path) -> Path:
-    """Write a file until the disk is full; return it (delete it to free the space)."""
-    filler = folder / "filler"
-    # Unbuffered: a buffered file would fail once more, when closed, with what it still holds.
-    with filler.open("wb", buffering=0) as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-        except OSError as error:
-            if error.errno != errno.ENOSPC:
-                raise
-    return filler
-
-
-def test_a_full_disk_ends_with_one_line_and_a_keyed_retry_records_once(
-    workdir: Path, capsys: pytest.CaptureFixture[str], small_disk: Path | None, engines: Callable[..., Engine]
-) -> None:
-    folder = small_disk or workdir
-    cli = _sqlite_lis(folder, capsys)
-    database = folder / "govflow.db"
-    # Hold the file open, with an empty WAL, so that the command's reads work and only
-    # its write needs new space.
-    holder = sqlite3.connect(database)
-    try:
-        holder.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        if small_disk is not None:
-            filler = _fill(folder)
-            failed = cli(*DECIDE_APPROACH, "--key", "approach", now="2019-07-26T15:00")
-            filler.unlink()
-        else:
-            failed = _without_room_to_grow(cli, *DECIDE_APPROACH, "--key", "approach", now="2019-07-26T15:00")
-    finally:
-        holder.close()
-
-    assert failed.code == 5
-    assert_one_clear_line(failed.err)
-    assert "disk" in failed.err and "database" in failed.err
-    retried = cli(*DECIDE_APPROACH, "--key", "approach", "--json", now="2019-07-26T15:00")
-    assert retried.code == 0 and retried.json()["replayed"] is False, retried.err
-    with closing(sqlite3.connect(database)) as checking:
-        assert checking.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    _, commands = _log(engines(f"sqlite:///{database}"))
-    assert set(commands) == {"start", "approach"}
-
-
-def _without_room_to_grow(cli: Cli, *args: str, now: str) -> Result:
-    """Run the command as a process that may not grow any file: a full disk, without a mount.
-
-    (SQLite's ``max_page_count`` would not do: a row that fits in a page the file
-    already has needs no new page.) Python ignores SIGXFSZ, so a write past the limit
-    fails with EFBIG, which SQLite reports as a disk I/O error.
-    """
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
-
-    argv = [sys.executable, "-m", "workflows.cli", "--db", cli.db, "--now", now, *args]
-    done = subprocess.run(argv, cwd=cli.folder, capture_output=True, text=True, timeout=TIMEOUT, preexec_fn=limit)
-    return Result(done.returncode, done.stdout, done.stderr)
