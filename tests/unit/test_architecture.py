@@ -50,3 +50,11 @@ def test_the_architecture_check_sees_imports_inside_functions(tmp_path: Path) ->
     tree = ast.parse(source)
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert modules == {"workflows"}
+
+
+def test_the_domain_knows_the_same_template_kinds_as_the_email_package() -> None:
+    """governance may not import notifications, so it keeps its own list: the two must agree."""
+    from governance.ladder import KINDS as DOMAIN_KINDS
+    from notifications.templates import KINDS as TEMPLATE_KINDS
+
+    assert tuple(DOMAIN_KINDS) == tuple(TEMPLATE_KINDS)
