@@ -28,7 +28,8 @@ DECISION = {
 }
 
 
-def govflow(count: int) -> float:
+def govflow(count: int, url: str | None = None) -> float:
+    """Decisions per second through ``Services.decide``: a fresh SQLite file, or the empty database at ``url``."""
     from governance.quorum import DecisionInput
     from workflows.clock import FixedClock
     from workflows.database import make_engine, migrate
@@ -36,7 +37,7 @@ def govflow(count: int) -> float:
     from workflows.store.sql import SqlEventStore
 
     with scratch("decisions") as folder:
-        url = f"sqlite:///{folder / 'govflow.db'}"
+        url = url or f"sqlite:///{folder / 'govflow.db'}"
         migrate(url)
         engine = make_engine(url)
         clock = FixedClock(datetime(2019, 6, 3, 9, tzinfo=UTC))

@@ -103,10 +103,43 @@ def memory_figure(quick: bool, repeats: int) -> Figure:
     return figure
 
 
+def import_figure(quick: bool, repeats: int) -> Figure:
+    from bench import import_bench
+
+    return import_bench.measure(2_000 if quick else 50_000, repeats)
+
+
+def worker_figures(quick: bool, repeats: int) -> list[Figure]:
+    from bench import worker_bench
+
+    instances, due = (500, 50) if quick else (10_000, 1_000)
+    return worker_bench.measure(lambda folder: f"sqlite:///{folder / 'worker.db'}", instances, due, repeats, "SQLite")
+
+
+POSTGRES_ENV = "GOVFLOW_TEST_POSTGRES_URL"
+postgres_server: str | None = None
+"""The server of the PostgreSQL figures (``run.py --postgres URL``); else ``GOVFLOW_TEST_POSTGRES_URL``."""
+
+
+def postgres_figures(quick: bool, repeats: int) -> list[Figure]:
+    """Only when a PostgreSQL server is given; none otherwise."""
+    import os
+
+    server = postgres_server or os.environ.get(POSTGRES_ENV)
+    if not server:
+        return []
+    from bench import postgres_bench
+
+    return postgres_bench.measure(server, quick, repeats)
+
+
 FIGURES: dict[str, Callable[[bool, int], Figure | list[Figure]]] = {
     "decisions": decisions_figure,
     "fold": fold_figure,
     "coldstart": coldstart_figure,
     "audit": audit_figures,
     "memory": memory_figure,
+    "import": import_figure,
+    "worker": worker_figures,
+    "postgres": postgres_figures,
 }

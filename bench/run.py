@@ -1,11 +1,12 @@
 """Run the benchmark: every figure for govflow beside its peers and the raw limit, in one run.
 
-    python bench/run.py [--quick] [--json] [--repeats N] [--only NAME ...]
+    python bench/run.py [--quick] [--json] [--repeats N] [--only NAME ...] [--postgres URL]
 
 Each figure is measured ``--repeats`` times (5 by default, 3 with ``--quick``,
 which also uses smaller sizes); the table shows medians, min–max and the ratios
 to the peer and to the limit measured in the same run. Results are written as
 JSON to ``bench/results/``. ``--json`` prints the JSON list instead of the table.
+The PostgreSQL figures run only with ``--postgres URL`` (or ``GOVFLOW_TEST_POSTGRES_URL``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make `bench` and the project importable
     sys.path.insert(0, str(ROOT))
 
+from bench import registry  # noqa: E402
 from bench.common import Figure, Series  # noqa: E402
 from bench.registry import FIGURES  # noqa: E402
 
@@ -79,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the JSON list, not the table")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--only", nargs="*", default=None, help=f"figures to run: {', '.join(FIGURES)}")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server for the PostgreSQL figures")
     args = parser.parse_args(argv)
+    registry.postgres_server = args.postgres
     repeats = args.repeats or (3 if args.quick else 5)
     chosen: dict[str, Callable[[bool, int], Figure | list[Figure]]] = {
         name: run for name, run in FIGURES.items() if args.only is None or name in args.only

@@ -115,6 +115,30 @@ class Frontier:
         stack.append(node)
         self.size = index + 1
 
+    def append_subtree(self, node: bytes, width: int) -> None:
+        """Add ``width`` leaves at once, given only their perfect subtree's hash.
+
+        ``width`` must be a power of two dividing the current size (the subtree is
+        aligned): a log imported from a bundle holds the hashes of the subtrees it left
+        out, not their leaves. Captured ranges inside the subtree cannot be captured.
+        """
+        if width < 1 or width & (width - 1) or self.size % width:
+            raise ValueError(f"a subtree of width {width} cannot follow {self.size} leaves")
+        stack, capture = self._stack, self.capture
+        end = self.size + width
+        if capture and (self.size, end) in capture:
+            self.captured[(self.size, end)] = node
+        count = self.size // width
+        span = width
+        while count & 1:
+            node = hashlib.sha256(NODE_PREFIX + stack.pop() + node).digest()
+            span <<= 1
+            count >>= 1
+            if capture and (end - span, end) in capture:
+                self.captured[(end - span, end)] = node
+        stack.append(node)
+        self.size = end
+
     def root(self) -> bytes:
         """The tree head over the leaves appended so far."""
         if not self._stack:

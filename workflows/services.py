@@ -21,7 +21,7 @@ from typing import Any
 from governance import commands
 from governance.chain import canonical_json
 from governance.definition import Definition
-from governance.errors import CorruptHistory
+from governance.errors import CorruptHistory, GovernanceError
 from governance.events import NewEvent, RecordedEvent
 from governance.quorum import DecisionInput
 from governance.state import Instance, fold
@@ -213,17 +213,35 @@ class Services:
             return replay
         instance, fresh = self._checkout(instance_id)
         try:
-            outcome = self._commit(
-                instance, instance.version, decide(instance, self.clock.now()), actor=actor, key=key, request=request
-            )
-        except ConcurrencyConflict:
-            if fresh:
-                raise
-            # The cached copy was behind the log: decide again on what the log says now.
-            instance, _ = self._checkout(instance_id)
-            outcome = self._commit(
-                instance, instance.version, decide(instance, self.clock.now()), actor=actor, key=key, request=request
-            )
+            try:
+                outcome = self._commit(
+                    instance,
+                    instance.version,
+                    decide(instance, self.clock.now()),
+                    actor=actor,
+                    key=key,
+                    request=request,
+                )
+            except ConcurrencyConflict:
+                if fresh:
+                    raise
+                # The cached copy was behind the log: decide again on what the log says now.
+                instance, _ = self._checkout(instance_id)
+                outcome = self._commit(
+                    instance,
+                    instance.version,
+                    decide(instance, self.clock.now()),
+                    actor=actor,
+                    key=key,
+                    request=request,
+                )
+        except GovernanceError:
+            # Another copy of this keyed command may have been recorded since the check above:
+            # the rules then refuse it on what the log shows, but it must answer as that copy did.
+            replay = self._replayed(key, request)
+            if replay is not None:
+                return replay
+            raise
         if not outcome.replayed:
             self._remember(instance)  # now at the version just appended
         return outcome

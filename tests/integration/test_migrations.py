@@ -39,7 +39,7 @@ def test_a_migrated_database_is_at_the_head_revision(database_url: str) -> None:
 
     engine = make_engine(database_url)
     try:
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         assert set(inspect(engine).get_table_names()) >= TABLES
     finally:
         engine.dispose()

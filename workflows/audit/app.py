@@ -22,6 +22,7 @@ from workflows.audit import checkpoint as cp
 from workflows.audit import ledger, signing
 from workflows.audit.bundle import Exported, export_bundle
 from workflows.audit.diff import diff
+from workflows.audit.importer import Imported, Signing, import_bundle
 from workflows.audit.log import AuditLog, SqlAuditLog, StoreAuditLog
 from workflows.audit.records import StoredEvent, recomputed_digest
 from workflows.audit.replay import Replayed, replay_as_of
@@ -87,7 +88,7 @@ class Audit:
     def checkpoint(self, actor: str) -> ledger.Checkpoint:
         signer = signing.load_signer(self.key_file)
         now = self.services.clock.now()
-        meta = {"source": self.services.source, "clock": "simulated" if self.services.clock.simulated else "system"}
+        meta = self._meta()
         return ledger.create_checkpoint(
             self.services.store,
             self.log,
@@ -160,6 +161,28 @@ class Audit:
     def export(self, instance: str, out: Path, fmt: str) -> Exported:
         stamp = format_timestamp(self.services.clock.now())
         return export_bundle(self.services.store, self.log, instance, out, fmt=fmt, exported_at=stamp)
+
+    def import_bundle(self, bundle: Path, key: str | None, actor: str) -> Imported:
+        """Load a verified bundle into this (empty) database; see ``workflows.audit.importer``."""
+        from workflows.store.sql import SqlEventStore
+
+        store = self.services.store
+        if not isinstance(store, SqlEventStore):
+            raise BadInput("audit import needs a SQL database")
+        signer = signing.load_signer(self.key_file)
+        return import_bundle(
+            store.engine,
+            bundle,
+            trusted_key=self.trusted_key(key),
+            verify=signing.verify,
+            signing=Signing(signer.public_key, signer.sign),
+            now=self.services.clock.now(),
+            actor=actor,
+            meta=self._meta(),
+        )
+
+    def _meta(self) -> dict[str, Any]:
+        return {"source": self.services.source, "clock": "simulated" if self.services.clock.simulated else "system"}
 
 
 def _head(made: ledger.Checkpoint) -> dict[str, Any]:

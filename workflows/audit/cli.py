@@ -20,7 +20,7 @@ def register(sub: Any, common: argparse.ArgumentParser, writer: argparse.Argumen
     parser_class = type(common)
     audit = sub.add_parser(
         "audit",
-        help="replay, verify, sign, prove, export, diff",
+        help="replay, verify, sign, prove, export, import, diff",
         description="The auditor's commands.",
         parents=[common],
     )
@@ -64,6 +64,14 @@ def register(sub: Any, common: argparse.ArgumentParser, writer: argparse.Argumen
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--checkpoint", action="store_true", help="sign a fresh checkpoint first")
     export.add_argument("--actor", default=None, help="who signs the fresh checkpoint")
+
+    load = add("import", "verify a bundle and load it into an empty database (exit 4 if it fails)", _import)
+    load.add_argument("file", type=Path)
+    load.add_argument(
+        "--key", metavar="HEX|FILE", help="the key the bundle must be signed by (default: the configured key's)"
+    )
+    load.add_argument("--actor", default=None, help="who imports (default: your login name)")
+    load.add_argument("--json", action="store_true")
 
     bundle = add("verify-bundle", "verify an exported bundle offline (no database, no config)", _verify_bundle)
     bundle.add_argument("file", type=Path)
@@ -149,6 +157,16 @@ def _export(args: argparse.Namespace) -> int:
     if args.checkpoint:
         audit.checkpoint(actor_of(args))
     print(views.export_text(audit.export(args.instance, args.out, args.format)))
+    return EXIT_OK
+
+
+def _import(args: argparse.Namespace) -> int:
+    from workflows.audit import views
+    from workflows.audit.app import open_audit
+    from workflows.cli import actor_of
+
+    done = open_audit(args).import_bundle(args.file, args.key, actor_of(args))
+    views.show(views.import_json(done) if args.json else views.import_text(done), args.json)
     return EXIT_OK
 
 

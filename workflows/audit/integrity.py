@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from governance import merkle
 from governance.chain import GENESIS_HASH
+from workflows.audit.imported import ImportMark, feed
 from workflows.audit.records import StoredEvent, event_bytes
 
 MAX_FINDINGS: Final = 1000
@@ -121,9 +123,67 @@ class LogChecker:
 
     def consume(self, rows: Iterable[StoredEvent]) -> None:
         """Check events in position order: the hot loop of ``audit verify`` (names kept local for speed)."""
+        self._consume(rows, self.frontier.append)
+
+    def consume_imported(
+        self, rows: Iterable[StoredEvent], mark: ImportMark, checkpoint_frontier: Sequence[bytes] | None
+    ) -> None:
+        """Check the imported part of a log (positions up to ``mark.tree_size``), before the rest.
+
+        Seals and chains are checked as usual; the tree is then built from these events
+        and the subtrees the import recorded for the positions it left out, which must
+        tile the prefix exactly. Those gaps are expected, so they are not reported; a
+        loaded position that is missing, or one that was not loaded, is. If the prefix
+        does not make a tree, the rest is checked from the imported checkpoint's frontier.
+        """
+        leaves: list[bytes] = []
+        positions: list[int] = []
+
+        def tapped() -> Iterator[StoredEvent]:
+            for row in rows:
+                if type(row.position) is int and type(row.version) is int:
+                    positions.append(row.position)
+                yield row
+
+        size = mark.tree_size
+        gaps_before, next_size = len(self.gaps), self._next_size
+        self._next_size = -1  # heads inside the prefix are compared once it is whole
+        self._consume(tapped(), leaves.append)
+        del self.gaps[gaps_before:]
+        self._next_size = next_size
+        loaded = mark.loaded()
+        for position in sorted(loaded - set(positions))[:MAX_FINDINGS]:
+            self.add(Finding("deleted", "an imported event is missing from the log", position=position))
+        for position in sorted(set(positions) - loaded)[:MAX_FINDINGS]:
+            self.add(Finding("inserted", "the import did not load this position", position=position))
+        self.frontier = merkle.Frontier()
+        problems = feed(
+            self.frontier, ((p - 1, leaf) for p, leaf in zip(positions, leaves, strict=True)), mark.fillers, size
+        )
+        for gap in problems:
+            self.add(Finding(gap.kind, gap.message, position=gap.position))
+        if problems and checkpoint_frontier is not None:
+            with suppress(ValueError):  # a frontier of the wrong length is reported with its checkpoint
+                self.frontier = merkle.Frontier.resume(checkpoint_frontier, size)
+        for head in [h for h in self._pending if h.tree_size < size]:
+            self.add(
+                Finding(
+                    "checkpoint",
+                    f"{head.label} covers {head.tree_size} events, inside the part of the log imported "
+                    f"from a bundle (positions 1 to {size}): it cannot be checked here",
+                    position=head.position,
+                )
+            )
+        self._pending = [h for h in self._pending if h.tree_size >= size]
+        self._next_size = self._pending[0].tree_size if self._pending else -1
+        if self.frontier.size == size == self._next_size:
+            self._compare_heads()
+        self.last_position = max(self.last_position, size)
+
+    def _consume(self, rows: Iterable[StoredEvent], append: Callable[[bytes], None]) -> None:
         loads, sha256, sealed_bytes = json.loads, hashlib.sha256, event_bytes
-        meta_ok, heads, frontier = self._meta_ok, self.heads, self.frontier
-        append, last, count = frontier.append, self.last_position, self.count
+        meta_ok, heads = self._meta_ok, self.heads
+        last, count, size = self.last_position, self.count, self.frontier.size
         try:
             for row in rows:
                 stream, version, position, _, _, data, meta, *_, prev_hash, stored = row
@@ -149,7 +209,8 @@ class LogChecker:
                 elif digest.hex() != stored:
                     self._damage(Finding("altered", "its content does not match its hash", stream, version, position))
                 append(sha256(b"\x00" + digest).digest())
-                if count == self._next_size:
+                size += 1
+                if size == self._next_size:
                     self._compare_heads()
                 head = heads.get(stream)
                 if head is None:

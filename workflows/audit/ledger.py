@@ -14,7 +14,7 @@ the checkpoint's size captures them (``merkle.Frontier(capture=...)``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from governance import merkle
 from governance.chain import format_timestamp
 from governance.events import NewEvent
 from workflows.audit import checkpoint as cp
+from workflows.audit import imported
 from workflows.audit.log import AuditLog
 from workflows.audit.records import CHECKPOINT_STREAM, StoredEvent, recomputed_digest
 from workflows.errors import BadInput, WorkflowError
@@ -79,35 +80,11 @@ def create_checkpoint(
     previous = recorded[-1] if recorded else None
     old_size = previous.tree_size if previous else 0
     new_size = last_position(log)
-    ranges = merkle.consistency_ranges(old_size, new_size) if old_size else []
-    known: dict[merkle.Range, bytes] = {}
-    if previous is not None:
-        problems = cp.problems(previous.payload, None)
-        if problems:
-            raise LogTampered(f"the last checkpoint ({previous.version}) is not sound: {'; '.join(problems)}")
-        stack = [bytes.fromhex(node) for node in previous.payload["frontier"]]
-        frontier = merkle.Frontier.resume(stack, old_size, merkle.needed_subtrees(ranges))
-        start = 0
-        for part, node in zip(merkle.perfect_ranges(0, old_size), stack, strict=True):
-            known[part] = node
-            start = part[1]
-        assert start == old_size
-    else:
-        frontier = merkle.Frontier()
-    for row in log.iter_log(after_position=old_size, up_to=new_size):
-        frontier.append(merkle.leaf_hash(_sealed_digest(row, frontier.size + 1)))
-    if frontier.size != new_size:
-        raise LogTampered(f"the log ends at position {frontier.size}, not {new_size}: events are missing")
-    known.update(frontier.captured)
-    payload = cp.unsigned_payload(
-        tree_size=new_size,
-        frontier=frontier,
-        signed_at=format_timestamp(now),
-        public_key=public_key,
-        previous=previous.payload if previous else None,
-        consistency=merkle.proof_hashes(ranges, known),
+    rows = log.iter_log(after_position=old_size, up_to=new_size)
+    digests = (_sealed_digest(row, position) for position, row in enumerate(rows, start=old_size + 1))
+    payload = next_payload(
+        previous.payload if previous else None, digests, new_size, public_key=public_key, sign=sign, now=now
     )
-    payload["signature"] = sign(cp.statement(payload)).hex()
     request = AppendRequest(
         stream_id=CHECKPOINT_STREAM,
         expected_version=previous.version if previous else 0,
@@ -120,6 +97,49 @@ def create_checkpoint(
     )
     (event,) = store.append(request, [NewEvent(cp.CHECKPOINT_RECORDED, payload, now)])
     return Checkpoint(event.version, event.position, payload)
+
+
+def next_payload(
+    previous: dict[str, Any] | None,
+    digests: Iterable[bytes],
+    new_size: int,
+    *,
+    public_key: bytes,
+    sign: Callable[[bytes], bytes],
+    now: datetime,
+) -> dict[str, Any]:
+    """The signed payload of the checkpoint after ``previous``, over its tree plus ``digests``.
+
+    The previous checkpoint's frontier is resumed (after checking it folds to its signed
+    root), so only the events after it are read; ``digests`` are their seals, in order.
+    """
+    old_size = previous["tree_size"] if previous else 0
+    ranges = merkle.consistency_ranges(old_size, new_size) if old_size else []
+    known: dict[merkle.Range, bytes] = {}
+    if previous is not None:
+        problems = cp.problems(previous, None)
+        if problems:
+            raise LogTampered(f"the last checkpoint is not sound: {'; '.join(problems)}")
+        stack = [bytes.fromhex(node) for node in previous["frontier"]]
+        frontier = merkle.Frontier.resume(stack, old_size, merkle.needed_subtrees(ranges))
+        known.update(zip(merkle.perfect_ranges(0, old_size), stack, strict=True))
+    else:
+        frontier = merkle.Frontier()
+    for digest in digests:
+        frontier.append(merkle.leaf_hash(digest))
+    if frontier.size != new_size:
+        raise LogTampered(f"the log ends at position {frontier.size}, not {new_size}: events are missing")
+    known.update(frontier.captured)
+    payload = cp.unsigned_payload(
+        tree_size=new_size,
+        frontier=frontier,
+        signed_at=format_timestamp(now),
+        public_key=public_key,
+        previous=previous,
+        consistency=merkle.proof_hashes(ranges, known),
+    )
+    payload["signature"] = sign(cp.statement(payload)).hex()
+    return payload
 
 
 def _sealed_digest(row: StoredEvent, expected_position: int) -> bytes:
@@ -149,16 +169,74 @@ def covering(recorded: list[Checkpoint], position: int, version: int | None = No
     return chosen
 
 
+def import_mark(log: AuditLog) -> imported.ImportMark | None:
+    """The record of the bundle this log was imported from, or None; :class:`LogTampered` if malformed."""
+    rows = list(log.iter_stream(imported.IMPORTS_STREAM))
+    if not rows:
+        return None
+    if len(rows) > 1:
+        raise LogTampered(f"the log holds {len(rows)} import records; an import is made only into an empty log")
+    try:
+        return imported.parse_mark(rows[0])
+    except ValueError as error:
+        raise LogTampered(f"{error}: run `govflow audit verify`") from None
+
+
+def log_tree(
+    log: AuditLog,
+    tree_size: int,
+    *,
+    capture: Iterable[merkle.Range] = (),
+    mark: imported.ImportMark | None = None,
+    digests: Mapping[int, bytes] | None = None,
+) -> merkle.Frontier:
+    """The tree of the log's first ``tree_size`` events, from one scan of the hash column.
+
+    On an imported log (``mark``), the positions the import left out are filled with
+    the subtree hashes it recorded. ``digests`` (position → recomputed seal) replace the
+    stored hashes of those positions. Raises :class:`LogTampered` where a position is missing.
+    """
+    frontier = merkle.Frontier(capture)
+    if mark is not None and 0 < tree_size < mark.tree_size:
+        raise LogTampered(
+            f"positions 1 to {mark.tree_size} were imported from a bundle: "
+            f"no tree of the first {tree_size} events can be computed here"
+        )
+    prefix = mark.tree_size if mark is not None and tree_size else 0
+    filled = not prefix
+    leaves: list[tuple[int, bytes]] = []
+    for position, stored in log.iter_hashes(up_to=tree_size):
+        entry = digests.get(position) if digests else None
+        leaf = merkle.leaf_hash(entry if entry is not None else bytes.fromhex(stored))
+        if position <= prefix:
+            leaves.append((position - 1, leaf))
+            continue
+        if not filled:
+            _fill(frontier, leaves, mark, prefix)
+            filled = True
+        if position != frontier.size + 1:
+            raise LogTampered(f"position {frontier.size + 1} is missing from the log: run `govflow audit verify`")
+        frontier.append(leaf)
+    if not filled:
+        _fill(frontier, leaves, mark, prefix)
+    if frontier.size != tree_size:
+        raise LogTampered(f"the log has {frontier.size} events, the checkpoint covers {tree_size}: it was truncated")
+    return frontier
+
+
+def _fill(
+    frontier: merkle.Frontier, leaves: list[tuple[int, bytes]], mark: imported.ImportMark | None, prefix: int
+) -> None:
+    assert mark is not None
+    gaps = imported.feed(frontier, leaves, mark.fillers, prefix)
+    if gaps:
+        raise LogTampered(f"{gaps[0].kind}: {gaps[0].message}: run `govflow audit verify`")
+
+
 def subtree_hashes(log: AuditLog, tree_size: int, ranges: Iterable[merkle.Range]) -> dict[merkle.Range, bytes]:
     """Hashes of the given proof ranges over the log's first ``tree_size`` events (one scan)."""
     wanted = list(ranges)
-    frontier = merkle.Frontier(merkle.needed_subtrees(wanted))
-    for position, stored in log.iter_hashes(up_to=tree_size):
-        if position != frontier.size + 1:
-            raise LogTampered(f"position {frontier.size + 1} is missing from the log: run `govflow audit verify`")
-        frontier.append(merkle.leaf_hash(bytes.fromhex(stored)))
-    if frontier.size != tree_size:
-        raise LogTampered(f"the log has {frontier.size} events, the checkpoint covers {tree_size}: it was truncated")
+    frontier = log_tree(log, tree_size, capture=merkle.needed_subtrees(wanted), mark=import_mark(log))
     return dict(zip(wanted, merkle.proof_hashes(wanted, frontier.captured), strict=True))
 
 

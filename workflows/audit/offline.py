@@ -78,6 +78,19 @@ class BundleReport:
         }
 
 
+@dataclass
+class BundleContents:
+    """What a bundle holds, kept while it is verified (for ``audit import``): texts as in the file."""
+
+    header: dict[str, Any] = field(default_factory=dict)
+    definitions: dict[str, str] = field(default_factory=dict)
+    checkpoint: StoredEvent | None = None
+    checkpoint_payload: dict[str, Any] | None = None
+    events: list[StoredEvent] = field(default_factory=list)
+    proofs: dict[int, list[str]] = field(default_factory=dict)
+    """position → inclusion proof (hex, leaf upwards) of each event whose proof holds."""
+
+
 def _stored(line: dict[str, Any]) -> StoredEvent:
     """The event as the store held it: the texts its hash covers."""
     values = {name: line[name] for name in COLUMNS}
@@ -97,8 +110,11 @@ def _stored(line: dict[str, Any]) -> StoredEvent:
 class _Verifier:
     """Checks the lines of one bundle in order; keeps only the fold and a few heads."""
 
-    def __init__(self, report: BundleReport, trusted_key: bytes | None, verify: cp.Verifier) -> None:
+    def __init__(
+        self, report: BundleReport, trusted_key: bytes | None, verify: cp.Verifier, keep: BundleContents | None = None
+    ) -> None:
         self.report = report
+        self.keep = keep
         self.trusted = trusted_key
         self.verify = verify
         self.definitions: dict[str, Definition] = {}
@@ -126,6 +142,8 @@ class _Verifier:
             if kind != "header" or value.get("format") != BUNDLE_FORMAT:
                 raise BadInput(f"{self.report.path} is not a {BUNDLE_FORMAT} bundle (first line)")
             self.header = value
+            if self.keep is not None:
+                self.keep.header = value
             self.report.instance = str(value.get("instance"))
         elif kind == "definition":
             self.definition(number, value)
@@ -146,6 +164,8 @@ class _Verifier:
             return
         try:
             self.definitions[digest] = parse_definition(text, f"definition {digest[:12]}")
+            if self.keep is not None:
+                self.keep.definitions[digest] = text
         except BadInput as error:
             self.problem(number, f"the definition does not load: {error}")
 
@@ -180,6 +200,8 @@ class _Verifier:
         if payload["public_key"] != header_key:
             self.problem(number, "the checkpoint's key is not the bundle's key", row)
         self.checkpoint = payload
+        if self.keep is not None:
+            self.keep.checkpoint, self.keep.checkpoint_payload = row, payload
         self.report.checkpoint = row.version
         self.report.key_id = cp.key_id(bytes.fromhex(payload["public_key"]))
         self.report.pinned = self.trusted is not None
@@ -195,6 +217,8 @@ class _Verifier:
             self.problem(number, f"does not follow version {version}: an event was removed, added or moved", row)
         self.previous = (row.version, row.hash, row.position)
         self.report.events += 1
+        if self.keep is not None:
+            self.keep.events.append(row)
         self.proof(number, row, value["proof"])
         self.fold(number, row)
 
@@ -223,6 +247,8 @@ class _Verifier:
             sound = False
         if sound:
             self.report.covered += 1
+            if self.keep is not None:
+                self.keep.proofs[row.position] = proof["path"]
         else:
             self.problem(number, "its inclusion proof does not lead to the signed checkpoint", row)
 
@@ -244,10 +270,19 @@ class _Verifier:
         self.last = row
 
 
-def verify_bundle(path: Path, trusted_key: bytes | None = None, verify: cp.Verifier = ed25519.verify) -> BundleReport:
-    """Verify the bundle at ``path`` line by line; raises :class:`BadInput` if it is not one."""
+def verify_bundle(
+    path: Path,
+    trusted_key: bytes | None = None,
+    verify: cp.Verifier = ed25519.verify,
+    *,
+    keep: BundleContents | None = None,
+) -> BundleReport:
+    """Verify the bundle at ``path`` line by line; raises :class:`BadInput` if it is not one.
+
+    With ``keep``, what the bundle holds is collected into it as the lines are read.
+    """
     report = BundleReport(path)
-    checker = _Verifier(report, trusted_key, verify)
+    checker = _Verifier(report, trusted_key, verify, keep)
     try:
         with path.open("rb") as handle:
             number = 0

@@ -21,7 +21,9 @@ from typing import Any, Final
 from governance import merkle
 from governance.chain import GENESIS_HASH
 from workflows.audit import checkpoint as cp
+from workflows.audit import ledger
 from workflows.audit.diagnose import diagnose
+from workflows.audit.imported import IMPORTS_STREAM, ImportMark
 from workflows.audit.integrity import ExpectedHead, Finding, LogChecker
 from workflows.audit.log import AuditLog
 from workflows.audit.records import CHECKPOINT_STREAM, StoredEvent, recomputed_digest
@@ -41,6 +43,8 @@ class VerifyReport:
     """Events covered by the newest valid-looking checkpoint."""
     findings: list[Finding] = field(default_factory=list)
     dropped: int = 0
+    imported: int | None = None
+    """On a log imported from a bundle: how many positions (from 1) the imported checkpoint covers."""
 
     @property
     def ok(self) -> bool:
@@ -56,6 +60,7 @@ class VerifyReport:
             "covered_by_checkpoint": self.covered,
             "findings": [f.as_json() for f in self.findings],
             "more_findings": self.dropped,
+            "imported_up_to": self.imported,
         }
 
 
@@ -72,21 +77,30 @@ def read_checkpoints(log: AuditLog) -> list[tuple[StoredEvent, Any]]:
 
 
 def check_checkpoints(
-    checkpoints: Sequence[tuple[StoredEvent, Any]], trusted_key: bytes | None, verify: cp.Verifier
+    checkpoints: Sequence[tuple[StoredEvent, Any]],
+    trusted_key: bytes | None,
+    verify: cp.Verifier,
+    mark: ImportMark | None = None,
 ) -> tuple[list[Finding], list[ExpectedHead]]:
-    """Each checkpoint's signature and frontier, and its link to the one before."""
+    """Each checkpoint's signature and frontier, and its link to the one before.
+
+    With ``mark`` (a sealed import record, see :func:`import_record`), the imported
+    checkpoint is the first one here: its predecessors stay in the source log, and its
+    key is the one the importer trusted, vouched for by the seal signed after it.
+    """
     findings: list[Finding] = []
     heads: list[ExpectedHead] = []
     previous: dict[str, Any] | None = None
-    for row, payload in checkpoints:
+    for index, row_payload in enumerate(checkpoints):
+        row, payload = row_payload
         where = (CHECKPOINT_STREAM, row.version, row.position)
-        problems = cp.problems(payload, trusted_key, verify)
+        imported = index == 0 and mark is not None and row.position == mark.checkpoint_position
+        problems = cp.problems(payload, None if imported else trusted_key, verify)
         findings.extend(Finding("checkpoint", f"checkpoint {row.version}: {p}", *where) for p in problems)
         if not cp.well_formed(payload):
             continue
-        findings.extend(
-            Finding("link", f"checkpoint {row.version} {p}", *where) for p in cp.link_problems(previous, payload)
-        )
+        links = [] if imported else cp.link_problems(previous, payload)
+        findings.extend(Finding("link", f"checkpoint {row.version} {p}", *where) for p in links)
         size = payload["tree_size"]
         if isinstance(size, int) and size >= row.position:
             findings.append(
@@ -109,14 +123,74 @@ def external_heads(against: Iterable[Any], trusted_key: bytes | None, verify: cp
     return heads
 
 
+def import_record(
+    log: AuditLog, checkpoints: Sequence[tuple[StoredEvent, Any]], trusted_key: bytes | None, verify: cp.Verifier
+) -> tuple[ImportMark | None, list[Finding]]:
+    """The log's import record, if there is one the verifier may trust, and what is wrong with it.
+
+    A record is trusted only when it stands right after the checkpoint it names, that
+    checkpoint is the first one in the log, and a later checkpoint signed by the trusted
+    key covers the record (the seal ``audit import`` signs). Otherwise it explains no
+    gap, and the gaps are reported as deletions.
+    """
+    try:
+        mark = ledger.import_mark(log)
+    except ledger.LogTampered as error:
+        return None, [Finding("malformed", str(error), IMPORTS_STREAM)]
+    if mark is None:
+        return None, []
+    where = (IMPORTS_STREAM, 1, mark.position)
+    first = checkpoints[0] if checkpoints else None
+    if (
+        first is None
+        or (first[0].version, first[0].position, first[0].hash)
+        != (mark.checkpoint_version, mark.checkpoint_position, mark.checkpoint_hash)
+        or not cp.well_formed(first[1])
+        or first[1]["tree_size"] != mark.tree_size
+        or mark.position != mark.checkpoint_position + 1
+    ):
+        message = "the import record does not stand right after the first checkpoint it names"
+        return None, [Finding("inserted", message, *where)]
+    sealed = any(
+        cp.well_formed(payload)
+        and payload["tree_size"] >= mark.position
+        and not cp.problems(payload, trusted_key, verify)
+        for _, payload in checkpoints[1:]
+    )
+    if not sealed:
+        message = "no checkpoint signed by the trusted key covers the import record, so it explains no gap"
+        return None, [Finding("checkpoint", message, *where)]
+    return mark, []
+
+
 def verify_log(
     log: AuditLog, trusted_key: bytes | None, verify: cp.Verifier, against: Sequence[Any] = ()
 ) -> VerifyReport:
-    """Verify every stream, position and checkpoint of the log (constant memory in its length)."""
+    """Verify every stream, position and checkpoint of the log (constant memory in its length).
+
+    On a log imported from a bundle, the positions the import left out are expected;
+    the imported events must rebuild the imported checkpoint's tree with the subtrees
+    the import recorded (see ``workflows.audit.imported``).
+    """
     checkpoints = read_checkpoints(log)
-    findings, heads = check_checkpoints(checkpoints, trusted_key, verify)
-    checker = LogChecker(expected=[*heads, *external_heads(against, trusted_key, verify)])
-    checker.consume(log.iter_log())
+    mark, findings = import_record(log, checkpoints, trusted_key, verify)
+    found, heads = check_checkpoints(checkpoints, trusted_key, verify, mark)
+    findings.extend(found)
+    held = external_heads(against, trusted_key, verify)
+    if mark is not None and any(head.tree_size < mark.tree_size for head in held):
+        raise ValueError(
+            f"--against: positions 1 to {mark.tree_size} of this log were imported from a bundle; "
+            "a checkpoint of fewer events can only be checked on the source database"
+        )
+    checker = LogChecker(expected=[*heads, *held])
+    if mark is None:
+        checker.consume(log.iter_log())
+    else:
+        # The imported checkpoint's stream began in the source log: chain on from its stated predecessor.
+        checker.heads[CHECKPOINT_STREAM] = (mark.checkpoint_version - 1, mark.checkpoint_prev_hash, 0)
+        stack = [bytes.fromhex(node) for node in checkpoints[0][1]["frontier"]]
+        checker.consume_imported(log.iter_log(up_to=mark.tree_size), mark, stack)
+        checker.consume(log.iter_log(after_position=mark.tree_size))
     checker.finish()
     findings.extend(_ends(log, checker))
     diagnosed = list(checker.damaged)[:MAX_DIAGNOSED]
@@ -131,6 +205,7 @@ def verify_log(
     report = VerifyReport("log", checker.count, len(checker.heads), len(checkpoints), findings=findings)
     report.dropped = checker.dropped
     report.covered = heads[-1].tree_size if heads else 0
+    report.imported = mark.tree_size if mark is not None else None
     return report
 
 
@@ -181,7 +256,9 @@ def verify_instance(log: AuditLog, instance: str, trusted_key: bytes | None, ver
     rows = list(log.iter_stream(instance))
     report = VerifyReport(instance, len(rows), 1)
     checkpoints = read_checkpoints(log)
-    findings, heads = check_checkpoints(checkpoints, trusted_key, verify)
+    mark, findings = import_record(log, checkpoints, trusted_key, verify)
+    found, heads = check_checkpoints(checkpoints, trusted_key, verify, mark)
+    findings.extend(found)
     report.checkpoints = len(checkpoints)
     previous = (0, GENESIS_HASH)
     digests: dict[int, bytes] = {}
@@ -197,21 +274,20 @@ def verify_instance(log: AuditLog, instance: str, trusted_key: bytes | None, ver
     if projected is not None and projected > len(rows):
         findings.append(Finding("truncated", f"the stream stood at version {projected}", instance, len(rows) + 1))
     if heads:
-        findings.extend(_in_tree(log, heads[-1], digests))
+        findings.extend(_in_tree(log, heads[-1], digests, mark))
         report.covered = heads[-1].tree_size
     report.findings = findings
+    report.imported = mark.tree_size if mark is not None else None
     return report
 
 
-def _in_tree(log: AuditLog, head: ExpectedHead, digests: dict[int, bytes]) -> list[Finding]:
+def _in_tree(log: AuditLog, head: ExpectedHead, digests: dict[int, bytes], mark: ImportMark | None) -> list[Finding]:
     """Whether the tree of the log's hashes, with this stream's events re-hashed, gives ``head``."""
-    frontier = merkle.Frontier()
-    for position, stored in log.iter_hashes(up_to=head.tree_size):
-        if position != frontier.size + 1:
-            break
-        entry = digests.get(position)
-        frontier.append(merkle.leaf_hash(entry if entry is not None else bytes.fromhex(stored)))
-    if frontier.size == head.tree_size and frontier.root().hex() == head.root:
+    try:
+        frontier: merkle.Frontier | None = ledger.log_tree(log, head.tree_size, mark=mark, digests=digests)
+    except ledger.LogTampered:
+        frontier = None
+    if frontier is not None and frontier.root().hex() == head.root:
         return []
     return [
         Finding(

@@ -98,6 +98,11 @@ def verify_text(report: Any) -> str:
         f"{scope}: {report.events} events in {report.streams} stream(s), {report.checkpoints} checkpoint(s); "
         f"the newest covers {report.covered} events"
     )
+    if report.imported is not None:
+        summary += (
+            f"\npositions 1 to {report.imported} were imported from a bundle: the source log's other events "
+            "there are absent, and the signed checkpoints show they were left out, not deleted"
+        )
     if report.ok:
         return f"{summary}\nOK: hash chains, versions, positions and signed checkpoints all hold"
     more = [f"  … and {report.dropped} more"] if report.dropped else []
@@ -142,6 +147,26 @@ def export_text(exported: Any) -> str:
     if exported.uncovered:
         text += f"; {exported.uncovered} newer event(s) are not covered (run `govflow audit checkpoint`)"
     return text
+
+
+def import_json(done: Any) -> dict[str, Any]:
+    return {
+        "instance": done.instance,
+        "events": done.events,
+        "checkpoint": done.checkpoint,
+        "tree_size": done.tree_size,
+        "seal": done.seal,
+        "key_id": done.key_id,
+        "log_head": done.log_head,
+    }
+
+
+def import_text(done: Any) -> str:
+    return (
+        f"imported {done.events} events of '{done.instance}' with checkpoint {done.checkpoint} "
+        f"(a tree of {done.tree_size} events of the source log); sealed by checkpoint {done.seal}, "
+        f"signed with key {done.key_id}"
+    )
 
 
 def bundle_text(report: Any) -> str:

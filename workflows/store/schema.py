@@ -133,6 +133,8 @@ notifications = Table(
     CheckConstraint("state IN ('planned', 'claimed', 'sent', 'failed', 'missed', 'cancelled')", name="state"),
     # "What is due now" reads a range of this index: its cost follows what is due, not the table.
     Index("ix_notifications_state_due_at", "state", "due_at"),
+    # When the next lease expires (``min(claimed_until)`` of the claimed rows), without a scan.
+    Index("ix_notifications_state_claimed_until", "state", "claimed_until"),
 )
 
 # The instance version each plan was made from, and when the plan must be made again without a

@@ -3,7 +3,9 @@
 An append is one write transaction (``BEGIN IMMEDIATE`` on SQLite): check the command
 key, move the stream's head in ``streams`` from the expected version (the optimistic
 concurrency check), read the previous event's hash, allocate global positions from
-``log_head``, insert the events with one ``executemany``, store the command key, commit.
+``log_head``, insert the events, store the command key, commit. On PostgreSQL, where
+each statement is a round trip to the server, moving the head, reading the hash and
+allocating are one statement, and the events one multi-row ``INSERT``.
 The global lock on ``log_head`` is taken last, so it is held only for the inserts.
 Driver errors are translated here: a lost race becomes ``ConcurrencyConflict``,
 anything else ``StoreError`` with a one-line message.
@@ -16,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from typing import Any, Final, cast
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select
@@ -70,6 +73,34 @@ _RAW_INSERT_EVENTS: Final = (
     ":schema_version, :data, :meta, :occurred_at, :recorded_at, :actor, :definition_hash, :prev_hash, :hash)"
 )
 _NAMED_PARAMETER: Final = re.compile(r":(\w+)")
+# PostgreSQL only: advance the stream, read the hash to chain onto and allocate positions in one
+# round trip. A data-modifying CTE runs once; ``allocated`` reads ``moved``, so the stream's row is
+# locked first and log_head only when the stream moved (NULL position: another writer won).
+_PG_ADVANCE_AND_ALLOCATE: Final = (
+    "WITH moved AS (UPDATE streams SET version = %(version)s, phase = %(phase)s, "
+    "definition_hash = %(definition_hash)s, updated_at = %(updated_at)s "
+    "WHERE stream_id = %(stream_id)s AND version = %(expected)s RETURNING 1), "
+    "allocated AS (UPDATE log_head SET position = position + %(count)s "
+    "WHERE id = 1 AND EXISTS (SELECT 1 FROM moved) RETURNING position) "
+    "SELECT (SELECT hash FROM events WHERE stream_id = %(stream_id)s AND version = %(expected)s), "
+    "(SELECT position FROM allocated)"
+)
+
+
+_EVENT_COLUMNS: Final = (
+    "stream_id", "version", "position", "type", "schema_version", "data", "meta", "occurred_at", "recorded_at",
+    "actor", "definition_hash", "prev_hash", "hash",
+)  # fmt: skip
+
+
+_PG_ROWS_PER_INSERT: Final = 100  # far below PostgreSQL's 65,535 parameters per statement
+
+
+@cache
+def _pg_insert_rows(count: int) -> str:
+    """``INSERT INTO events … VALUES (…), (…)`` for ``count`` rows, with positional psycopg parameters."""
+    row = f"({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
+    return f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES {', '.join([row] * count)}"
 
 
 def _for_dialect(sql: str, dialect: str) -> str:
@@ -94,6 +125,7 @@ class SqlEventStore:
         self._allocate = _for_dialect(_RAW_ALLOCATE, dialect)
         self._insert_events = _for_dialect(_RAW_INSERT_EVENTS, dialect)
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._postgresql = dialect == "postgresql"
 
     @property
     def engine(self) -> Engine:
@@ -116,9 +148,12 @@ class SqlEventStore:
                 cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
                 if request.command is not None and self._command_seen(cursor, request.command):
                     return []
-                prev_hash = self._advance_stream(connection, cursor, request, count, recorded_at)
-                cursor.execute(self._allocate, {"count": count})
-                last_position = int(cursor.fetchone()[0])
+                if self._postgresql and request.expected_version > 0:
+                    prev_hash, last_position = self._advance_and_allocate(cursor, request, count, recorded_at)
+                else:
+                    prev_hash = self._advance_stream(connection, cursor, request, count, recorded_at)
+                    cursor.execute(self._allocate, {"count": count})
+                    last_position = int(cursor.fetchone()[0])
                 sealed = seal(
                     request,
                     texts,
@@ -128,7 +163,16 @@ class SqlEventStore:
                     first_position=last_position - count + 1,
                     prev_hash=prev_hash,
                 )
-                cursor.executemany(self._insert_events, [item.row for item in sealed])
+                if count == 1:
+                    # The common case; psycopg's executemany costs a pipeline set-up of its own.
+                    cursor.execute(self._insert_events, sealed[0].row)
+                elif self._postgresql and count <= _PG_ROWS_PER_INSERT:
+                    # One multi-row INSERT: one round trip, where executemany pipelines one per row.
+                    cursor.execute(
+                        _pg_insert_rows(count), [item.row[name] for item in sealed for name in _EVENT_COLUMNS]
+                    )
+                else:
+                    cursor.executemany(self._insert_events, [item.row for item in sealed])
                 if request.command is not None:
                     connection.execute(_INSERT_COMMAND, _command_row(request.command, recorded_at))
         except self._driver_error as error:
@@ -299,6 +343,34 @@ class SqlEventStore:
                 "table but that event is missing: the projection must be rebuilt"
             )
         return str(head)
+
+    def _advance_and_allocate(self, cursor: Any, request: AppendRequest, count: int, now: str) -> tuple[str, int]:
+        """PostgreSQL: :meth:`_advance_stream` and the allocation in one statement (one round trip, not three).
+
+        The positions are allocated only if the stream moved; locks are taken in the same
+        order as on the other path (the stream's row, then ``log_head``).
+        """
+        cursor.execute(
+            _PG_ADVANCE_AND_ALLOCATE,
+            {
+                "stream_id": request.stream_id,
+                "expected": request.expected_version,
+                "version": request.expected_version + count,
+                "phase": request.phase,
+                "definition_hash": request.definition_hash,
+                "updated_at": now,
+                "count": count,
+            },
+        )
+        head, last_position = cursor.fetchone()
+        if last_position is None:
+            raise ConcurrencyConflict(request.stream_id, request.expected_version)
+        if head is None:
+            raise StoreError(
+                f"stream '{request.stream_id}' is at version {request.expected_version} in the streams "
+                "table but that event is missing: the projection must be rebuilt"
+            )
+        return str(head), int(last_position)
 
     @contextmanager
     def _reading(self, doing: str) -> Iterator[Connection]:
