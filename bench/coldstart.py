@@ -28,11 +28,13 @@ def measure(runs: int) -> tuple[list[float], list[float]]:
         script = Path(sys.executable).with_name("govflow")  # the console script users run
         launcher = [str(script)] if script.exists() else [sys.executable, "-m", "workflows.cli"]
         base = [*launcher, "--db", database]
-        subprocess.run([*base, "init"], check=True, stdout=subprocess.DEVNULL)
+        # Run in the scratch folder: `init` writes the signing key beside the configuration.
+        subprocess.run([*base, "init"], check=True, stdout=subprocess.DEVNULL, cwd=folder)
         subprocess.run(
             [*base, "--now", "2019-06-03T09:00", "start", "selep-lis-2019", "--instance", "selep-lis"],
             check=True,
             stdout=subprocess.DEVNULL,
+            cwd=folder,
         )
         status = [*base, "--now", "2019-10-01", "status", "selep-lis"]
         bare = [sys.executable, "-c", "pass"]
