@@ -118,13 +118,8 @@ def _rows(definition: Any, events: list[Any], total: int) -> Any:
 
 def build(folder: Path, total: int) -> tuple[str, Any, list[Any], bytes]:
     """The log in ``folder``: its URL, the definition, the template events and the trusted key."""
-    from governance.chain import format_timestamp
-    from workflows.audit import ledger, signing
-    from workflows.audit.log import SqlAuditLog
     from workflows.audit.records import COLUMNS
     from workflows.database import make_engine, migrate
-    from workflows.definition_file import find_definition
-    from workflows.store.sql import SqlEventStore
 
     definition, events = template()
     url = f"sqlite:///{folder / 'audit.db'}"
@@ -147,19 +142,31 @@ def build(folder: Path, total: int) -> tuple[str, Any, list[Any], bytes]:
     connection.close()
     engine = make_engine(url)
     try:
-        store = SqlEventStore(engine)
-        text = find_definition("selep-lis-2019", []).read_text(encoding="utf-8")
-        store.save_definition(definition.content_hash, definition.id, definition.version, text)
-        signing.ensure_key(folder / "bench.key")
-        signer = signing.load_signer(folder / "bench.key")
-        now = datetime.fromisoformat(stamp) + timedelta(days=1)
-        ledger.create_checkpoint(
-            store, SqlAuditLog(engine), public_key=signer.public_key, sign=signer.sign, now=now, actor="bench", meta={}
-        )
-        assert format_timestamp(now)
+        signer = checkpoint_log(engine, folder, definition, datetime.fromisoformat(stamp) + timedelta(days=1))
     finally:
         engine.dispose()
     return url, definition, events, signer.public_key
+
+
+def checkpoint_log(engine: Any, folder: Path, definition: Any, now: datetime) -> Any:
+    """Store the LIS definition's text and sign a checkpoint of the bulk-built log; the signer.
+
+    The key lives in ``folder`` (never the working folder's configured key).
+    """
+    from workflows.audit import ledger, signing
+    from workflows.audit.log import SqlAuditLog
+    from workflows.definition_file import find_definition
+    from workflows.store.sql import SqlEventStore
+
+    store = SqlEventStore(engine)
+    text = find_definition("selep-lis-2019", []).read_text(encoding="utf-8")
+    store.save_definition(definition.content_hash, definition.id, definition.version, text)
+    signing.ensure_key(folder / "bench.key")
+    signer = signing.load_signer(folder / "bench.key")
+    ledger.create_checkpoint(
+        store, SqlAuditLog(engine), public_key=signer.public_key, sign=signer.sign, now=now, actor="bench", meta={}
+    )
+    return signer
 
 
 def govflow_verify(url: str, trusted: bytes) -> tuple[int, float]:

@@ -46,13 +46,12 @@ def _texts(count: int) -> tuple[Any, list[tuple[str, str, str]]]:
 
 def build_bundle(folder: Path, count: int) -> tuple[Path, bytes, list[tuple[str, str, str]]]:
     """A bundle of ``count`` events in ``folder``; also the signer's public key and the event texts."""
+    from bench.audit_bench import checkpoint_log
     from governance.chain import GENESIS_HASH, canonical_json, format_timestamp
-    from workflows.audit import ledger, signing
     from workflows.audit.bundle import export_bundle
     from workflows.audit.log import SqlAuditLog
     from workflows.audit.records import COLUMNS, StoredEvent, event_bytes
     from workflows.database import make_engine, migrate
-    from workflows.definition_file import find_definition
     from workflows.store.sql import SqlEventStore
 
     definition, texts = _texts(count)
@@ -88,18 +87,11 @@ def build_bundle(folder: Path, count: int) -> tuple[Path, bytes, list[tuple[str,
     connection.close()
     engine = make_engine(url)
     try:
-        store = SqlEventStore(engine)
-        text = find_definition("selep-lis-2019", []).read_text(encoding="utf-8")
-        store.save_definition(definition.content_hash, definition.id, definition.version, text)
-        signing.ensure_key(folder / "bench.key")
-        signer = signing.load_signer(folder / "bench.key")
-        log = SqlAuditLog(engine)
         now = datetime(2019, 6, 4, tzinfo=UTC)
-        ledger.create_checkpoint(
-            store, log, public_key=signer.public_key, sign=signer.sign, now=now, actor="b", meta={}
-        )
+        signer = checkpoint_log(engine, folder, definition, now)
         bundle = folder / "big.jsonl"
-        export_bundle(store, log, "big", bundle, exported_at=format_timestamp(now + timedelta(hours=1)))
+        exported_at = format_timestamp(now + timedelta(hours=1))
+        export_bundle(SqlEventStore(engine), SqlAuditLog(engine), "big", bundle, exported_at=exported_at)
     finally:
         engine.dispose()
     return bundle, signer.public_key, [(r.type, r.data, r.occurred_at) for r in rows if r.stream_id == "big"]

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from governance.chain import GENESIS_HASH, event_hash, format_timestamp, hashed_fields
-from governance.events import DECISION_RECORDED, INSTANCE_STARTED, TASK_COMPLETED, NewEvent, RecordedEvent
+from governance.chain import GENESIS_HASH
+from governance.events import DECISION_RECORDED, INSTANCE_STARTED, TASK_COMPLETED, NewEvent
+from tests.log_checks import recomputed_hash
 from workflows.database import make_engine, migrate
 from workflows.errors import CommandKeyReused, ConcurrencyConflict, StoreError
 from workflows.store.base import AppendRequest, CommandRecord, EventStore
@@ -54,25 +55,6 @@ def command(key: str, request_hash: str = "r1", stream_id: str = "lis-1") -> Com
 
 def positions(store: EventStore) -> list[int]:
     return [recorded.position for recorded in store.iter_all()]
-
-
-def recomputed_hash(recorded: RecordedEvent) -> str:
-    return event_hash(
-        hashed_fields(
-            stream_id=recorded.stream_id,
-            version=recorded.version,
-            position=recorded.position,
-            type=recorded.type,
-            schema_version=recorded.schema_version,
-            data=recorded.data,
-            meta=recorded.meta,
-            occurred_at=format_timestamp(recorded.occurred_at),
-            recorded_at=format_timestamp(recorded.recorded_at),
-            actor=recorded.actor,
-            definition_hash=recorded.definition_hash,
-            prev_hash=recorded.prev_hash,
-        )
-    )
 
 
 def test_appended_events_read_back_with_gapless_versions_and_positions(store: EventStore) -> None:
