@@ -8,13 +8,15 @@ switched off and this module emits ``BEGIN`` itself. Read transactions use a pla
 ``BEGIN``, because an idle ``BEGIN IMMEDIATE`` would block every other writer.
 
 Use :func:`write_transaction` for anything that writes and :func:`read_connection`
-for reads; both work unchanged on PostgreSQL.
+for reads; both work unchanged on PostgreSQL. The event store's append, the hottest
+write, runs in a :class:`DriverWriter` transaction on the driver's own cursor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
 
@@ -136,6 +138,107 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         connection.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
         with connection.begin():
             yield connection
+
+
+class DriverWriter:
+    """Write transactions on the driver's own cursor, for the event store's append.
+
+    The same transaction as :func:`write_transaction` (``BEGIN IMMEDIATE`` on SQLite;
+    psycopg begins implicitly), without SQLAlchemy's ``Connection`` and without a pool
+    checkout per transaction: each thread keeps one connection from the engine's pool
+    for its appends. SQLAlchemy's per-transaction and per-statement bookkeeping, and the
+    pool's checkout and reset, cost more than SQLite spends running an append.
+
+    A connection an error left unusable (server restarted, connection lost) is dropped
+    from the pool; :meth:`transaction` reports whether the failed attempt may simply be
+    retried. The held connections go back when the engine is disposed, or on :meth:`close`.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._held: list[Any] = []
+        event.listen(engine, "engine_disposed", self._on_dispose)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A driver cursor inside a write transaction, committed on success, rolled back on error.
+
+        Statements use the driver's parameter style; driver errors propagate unwrapped,
+        except a :class:`StaleConnection`: the connection had been held since an earlier
+        transaction and turned out dead before anything was committed, so the caller may
+        run the transaction again (the next attempt takes a fresh connection).
+        """
+        pooled, reused = self._connection()
+        driver = pooled.driver_connection
+        committing = False
+        try:
+            cursor = driver.cursor()
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            committing = True
+            driver.commit()
+        except BaseException as error:
+            if not self._usable(driver):
+                self._drop(pooled)
+                if reused and not committing and isinstance(error, self._engine.dialect.loaded_dbapi.Error):
+                    # Nothing was committed: the server ends an open transaction with its connection.
+                    raise StaleConnection(str(error)) from error
+            else:
+                self._roll_back(pooled, driver)
+            raise
+
+    def close(self) -> None:
+        """Return every held connection to the pool."""
+        self._release(lambda pooled: pooled.close())
+
+    def _release(self, release: Callable[[Any], object]) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+        for pooled in held:
+            # Another thread's SQLite connection refuses; the garbage collector closes it.
+            with suppress(Exception):
+                release(pooled)
+        self._local = threading.local()
+
+    def _connection(self) -> tuple[Any, bool]:
+        pooled = getattr(self._local, "pooled", None)
+        if pooled is not None:
+            return pooled, True
+        pooled = self._engine.raw_connection()
+        self._local.pooled = pooled
+        with self._lock:
+            self._held.append(pooled)
+        return pooled, False
+
+    def _drop(self, pooled: Any) -> None:
+        self._local.pooled = None
+        with self._lock:
+            if pooled in self._held:
+                self._held.remove(pooled)
+        with suppress(Exception):  # already gone
+            pooled.invalidate()
+
+    def _roll_back(self, pooled: Any, driver: Any) -> None:
+        try:
+            driver.rollback()
+        except Exception:  # the first error is the one to report
+            self._drop(pooled)
+
+    @staticmethod
+    def _usable(driver: Any) -> bool:
+        return not (getattr(driver, "broken", False) or getattr(driver, "closed", False))
+
+    def _on_dispose(self, _engine: Engine) -> None:
+        # The engine has replaced its pool already: close the connections, not check them in.
+        self._release(lambda pooled: pooled.invalidate())
+
+
+class StaleConnection(Exception):
+    """A held connection was found dead before the transaction committed: retry it."""
 
 
 @contextmanager

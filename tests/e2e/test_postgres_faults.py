@@ -21,8 +21,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, text
 
 from governance.errors import GovernanceError
 from governance.quorum import DecisionInput
@@ -86,7 +87,11 @@ def _services(engine: Engine, now: datetime = NOW) -> Services:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_a_restart_in_the_middle_of_a_decision_records_it_whole_or_not_at_all(
-    cluster: Cluster, workdir: Path, capsys: pytest.CaptureFixture[str], engines: Callable[..., Engine]
+    cluster: Cluster,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    engines: Callable[..., Engine],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url = cluster.new_database(password=PASSWORD)
     cli = Cli(workdir, url, capsys)
@@ -95,14 +100,18 @@ def test_a_restart_in_the_middle_of_a_decision_records_it_whole_or_not_at_all(
     engine = engines(url, connect_timeout_seconds=5)
     services = _services(engine)
     inside, carry_on = threading.Event(), threading.Event()
+    commit = psycopg.Connection.commit
 
-    @event.listens_for(engine, "commit")
-    def _pause_before_the_commit(_connection: Any) -> None:
-        # Only the append commits (reads roll back). Everything is written by now: the
-        # stream has moved, positions are allocated, events and command key inserted.
+    def _pause_before_the_commit(connection: psycopg.Connection[Any]) -> None:
+        # The append runs on the driver's connection, and only it commits (reads roll back).
+        # Everything is written by now: the stream has moved, positions are allocated,
+        # events and command key inserted.
         if not inside.is_set():
             inside.set()
             carry_on.wait(TIMEOUT)
+        commit(connection)
+
+    monkeypatch.setattr(psycopg.Connection, "commit", _pause_before_the_commit)
 
     failure: list[BaseException] = []
 
@@ -132,7 +141,7 @@ def test_a_restart_in_the_middle_of_a_decision_records_it_whole_or_not_at_all(
     assert failure[0].exit_code == 5
     assert_one_clear_line(str(failure[0]), PASSWORD)
     assert "connection was lost" in str(failure[0]) and "retry with the same --key" in str(failure[0])
-    # The same engine, whose pooled connections all died: pool_pre_ping replaces them.
+    # The same engine, whose connections all died: the lost one was dropped, pool_pre_ping replaces the rest.
     again = services.decide("selep-lis", APPROACH, actor="chief executive", key="approach")
     assert not again.replayed, "the cut-off attempt must not have been recorded"
     assert services.decide("selep-lis", APPROACH, actor="chief executive", key="approach").replayed

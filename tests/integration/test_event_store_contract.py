@@ -260,19 +260,47 @@ def test_definitions_are_stored_once_by_content_hash(store: EventStore) -> None:
     assert store.load_definition("h2") == "version two"
 
 
+_POISON_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.type = 'Poison' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'poisoned event'; END $$",
+        "CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW WHEN (NEW.type = 'Poison') "
+        "EXECUTE FUNCTION poison()",
+    ],
+}
+
+
 def test_an_append_the_database_rejects_midway_writes_nothing(sql_store: SqlEventStore) -> None:
     sql_store.append(request("lis-1", 0), [event(INSTANCE_STARTED)])
-    untyped = NewEvent(cast(str, None), {}, occurred_at=START)  # violates NOT NULL at the INSERT
+    with sql_store.engine.begin() as connection:
+        for statement in _POISON_TRIGGER[sql_store.engine.dialect.name]:
+            connection.exec_driver_sql(statement)
 
-    with pytest.raises(StoreError, match="cannot append to 'lis-1'"):
-        sql_store.append(request("lis-1", 1, command=command("k1")), [event(step=1), untyped])
+    # The stream has moved, positions are allocated and the first event is in when the second fails.
+    with pytest.raises(StoreError, match=r"cannot append to 'lis-1'.*poisoned event"):
+        sql_store.append(request("lis-1", 1, command=command("k1")), [event(step=1), event("Poison")])
 
     summary = sql_store.stream("lis-1")
     assert summary is not None
     assert summary.version == 1
+    assert [e.version for e in sql_store.read_stream("lis-1")] == [1]
     assert sql_store.find_command("k1") is None
     # The position allocated inside the failed transaction was rolled back too: no gap.
     assert sql_store.append(request("lis-1", 1), [event(step=1)])[0].position == 2
+
+
+def test_an_event_without_a_type_is_refused_before_the_database(store: EventStore) -> None:
+    store.append(request("lis-1", 0), [event(INSTANCE_STARTED)])
+    untyped = NewEvent(cast(str, None), {}, occurred_at=START)
+
+    with pytest.raises(TypeError, match="event type"):
+        store.append(request("lis-1", 1), [event(step=1), untyped])
+
+    assert [e.version for e in store.read_stream("lis-1")] == [1]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from governance.chain import canonical_event_text, canonical_json, format_timestamp, parse_timestamp, text_hash
@@ -27,6 +28,7 @@ class EventText:
     schema_version: int
     data: str
     occurred_at: str
+    occurred: datetime  # occurred_at as an aware UTC datetime, equal to parsing the text
     source: NewEvent
 
 
@@ -43,22 +45,27 @@ def prepare(request: AppendRequest, events: Sequence[NewEvent]) -> tuple[list[Ev
 
     Done before a write transaction starts, so a payload that is not JSON fails without
     holding a lock. Returns the events' texts, the meta text and the recorded_at text.
-    Raises ``ValueError`` for an empty batch and ``TypeError``/``ValueError`` for a
-    payload that is not JSON-native.
+    Raises ``ValueError`` for an empty batch, ``TypeError`` for an event without a type
+    and ``TypeError``/``ValueError`` for a payload that is not JSON-native.
     """
     if not events:
         raise ValueError(f"append to '{request.stream_id}' needs at least one event")
-    texts = [
-        EventText(
-            type=event.type,
-            # NewEvent has no schema version yet; read it if a later version adds one.
-            schema_version=getattr(event, "schema_version", DEFAULT_SCHEMA_VERSION),
-            data=canonical_json(event.data),
-            occurred_at=format_timestamp(event.occurred_at),
-            source=event,
+    texts = []
+    for event in events:
+        if not isinstance(event.type, str) or not event.type:
+            raise TypeError(f"event type must be a non-empty string, not {event.type!r}")
+        occurred_at = format_timestamp(event.occurred_at)  # refuses a naive datetime
+        texts.append(
+            EventText(
+                type=event.type,
+                # NewEvent has no schema version yet; read it if a later version adds one.
+                schema_version=getattr(event, "schema_version", DEFAULT_SCHEMA_VERSION),
+                data=canonical_json(event.data),
+                occurred_at=occurred_at,
+                occurred=event.occurred_at.astimezone(UTC),
+                source=event,
+            )
         )
-        for event in events
-    ]
     return texts, canonical_json(request.meta or {}), format_timestamp(request.recorded_at)
 
 
@@ -74,12 +81,30 @@ def seal(
 ) -> list[Sealed]:
     """Give each event its version, position and hash, each chained to the one before."""
     sealed: list[Sealed] = []
-    meta_value = json.loads(meta)
-    recorded = parse_timestamp(recorded_at)
+    meta_value = json.loads(meta)  # a copy of its own for each recorded event list
+    recorded = request.recorded_at.astimezone(UTC)  # what parsing ``recorded_at`` gives, for less
+    stream_id, actor, definition_hash = request.stream_id, request.actor, request.definition_hash
     for offset, text in enumerate(texts):
         version, position = first_version + offset, first_position + offset
+        # The texts are canonical already: splice them instead of decoding and re-encoding.
+        digest = text_hash(
+            canonical_event_text(
+                stream_id=stream_id,
+                version=version,
+                position=position,
+                type=text.type,
+                schema_version=text.schema_version,
+                data_text=text.data,
+                meta_text=meta,
+                occurred_at=text.occurred_at,
+                recorded_at=recorded_at,
+                actor=actor,
+                definition_hash=definition_hash,
+                prev_hash=prev_hash,
+            )
+        )
         row: dict[str, Any] = {
-            "stream_id": request.stream_id,
+            "stream_id": stream_id,
             "version": version,
             "position": position,
             "type": text.type,
@@ -88,22 +113,21 @@ def seal(
             "meta": meta,
             "occurred_at": text.occurred_at,
             "recorded_at": recorded_at,
-            "actor": request.actor,
-            "definition_hash": request.definition_hash,
+            "actor": actor,
+            "definition_hash": definition_hash,
             "prev_hash": prev_hash,
+            "hash": digest,
         }
-        # The texts are canonical already: splice them instead of decoding and re-encoding.
-        row["hash"] = digest = text_hash(canonical_event_text(data_text=text.data, meta_text=meta, **_scalars(row)))
         event = RecordedEvent(
-            stream_id=request.stream_id,
+            stream_id=stream_id,
             version=version,
             position=position,
             type=text.type,
             data=text.source.data,
-            occurred_at=parse_timestamp(text.occurred_at),
+            occurred_at=text.occurred,
             recorded_at=recorded,
-            actor=request.actor,
-            definition_hash=request.definition_hash,
+            actor=actor,
+            definition_hash=definition_hash,
             prev_hash=prev_hash,
             hash=digest,
             schema_version=text.schema_version,
@@ -112,24 +136,6 @@ def seal(
         sealed.append(Sealed(event=event, row=row))
         prev_hash = digest
     return sealed
-
-
-def _scalars(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: row[key] for key in _SCALAR_KEYS}
-
-
-_SCALAR_KEYS = (
-    "stream_id",
-    "version",
-    "position",
-    "type",
-    "schema_version",
-    "occurred_at",
-    "recorded_at",
-    "actor",
-    "definition_hash",
-    "prev_hash",
-)
 
 
 def to_recorded(row: Mapping[Any, Any]) -> RecordedEvent:

@@ -26,16 +26,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, parse_timestamp
 from governance.events import EventPayload, NewEvent, RecordedEvent
-from workflows.database import read_connection, store_error, write_transaction
+from workflows.database import DriverWriter, StaleConnection, read_connection, store_error, write_transaction
 from workflows.errors import CommandKeyReused, ConcurrencyConflict, StoreError
 from workflows.store.base import AppendRequest, CommandRecord, StreamSummary
 from workflows.store.schema import command_keys, definitions, events, streams
-from workflows.store.sealing import prepare, seal, to_recorded
+from workflows.store.sealing import EventText, Sealed, prepare, seal, to_recorded
 
 # Built once; SQLAlchemy caches their compiled form, so each append only binds values.
 _FIND_COMMAND: Final = select(command_keys).where(command_keys.c.key == bindparam("key"))
-_INSERT_COMMAND: Final = insert(command_keys)
-_INSERT_STREAM: Final = insert(streams)
 _READ_STREAM: Final = (
     select(events)
     .where(events.c.stream_id == bindparam("stream_id"), events.c.version > bindparam("after_version"))
@@ -57,15 +55,25 @@ _UNIQUE_VIOLATION: Final = "23505"
 _SQLITE_UNIQUE_ERRORS: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
 
 
-# The append path in plain SQL, run with ``exec_driver_sql``: it skips SQLAlchemy's
+# The append path in plain SQL, run on the driver's own cursor: it skips SQLAlchemy's
 # statement compilation, which cost more than the statements themselves. Written
 # with ``:name`` parameters (sqlite3's style) and translated for psycopg.
 _RAW_FIND_COMMAND: Final = "SELECT request_hash FROM command_keys WHERE key = :key"
+# Moves the head and reads the hash to chain onto in one statement: no row back means
+# another writer moved the stream first; a NULL hash, a projection out of step with the log.
 _RAW_ADVANCE_STREAM: Final = (
     "UPDATE streams SET version = :version, phase = :phase, definition_hash = :definition_hash, "
-    "updated_at = :updated_at WHERE stream_id = :stream_id AND version = :expected"
+    "updated_at = :updated_at WHERE stream_id = :stream_id AND version = :expected "
+    "RETURNING (SELECT hash FROM events WHERE events.stream_id = :stream_id AND events.version = :expected)"
 )
-_RAW_HEAD_HASH: Final = "SELECT hash FROM events WHERE stream_id = :stream_id AND version = :version"
+_RAW_INSERT_STREAM: Final = (
+    "INSERT INTO streams (stream_id, version, definition_id, definition_hash, phase, created_at, updated_at) "
+    "VALUES (:stream_id, :version, :definition_id, :definition_hash, :phase, :created_at, :updated_at)"
+)
+_RAW_INSERT_COMMAND: Final = (
+    "INSERT INTO command_keys (key, stream_id, request_hash, response, recorded_at) "
+    "VALUES (:key, :stream_id, :request_hash, :response, :recorded_at)"
+)
 _RAW_ALLOCATE: Final = "UPDATE log_head SET position = position + :count WHERE id = 1 RETURNING position"
 _RAW_INSERT_EVENTS: Final = (
     "INSERT INTO events (stream_id, version, position, type, schema_version, data, meta, occurred_at, "
@@ -121,11 +129,13 @@ class SqlEventStore:
         dialect = engine.dialect.name
         self._find_command = _for_dialect(_RAW_FIND_COMMAND, dialect)
         self._advance = _for_dialect(_RAW_ADVANCE_STREAM, dialect)
-        self._head_hash = _for_dialect(_RAW_HEAD_HASH, dialect)
+        self._insert_stream = _for_dialect(_RAW_INSERT_STREAM, dialect)
+        self._insert_command = _for_dialect(_RAW_INSERT_COMMAND, dialect)
         self._allocate = _for_dialect(_RAW_ALLOCATE, dialect)
         self._insert_events = _for_dialect(_RAW_INSERT_EVENTS, dialect)
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._postgresql = dialect == "postgresql"
+        self._writer = DriverWriter(engine)
 
     @property
     def engine(self) -> Engine:
@@ -139,42 +149,13 @@ class SqlEventStore:
         if request.expected_version < 0:
             raise ValueError(f"expected_version must be >= 0, not {request.expected_version}")
         texts, meta, recorded_at = prepare(request, events)
-        count = len(texts)
         try:
-            with write_transaction(self._engine) as connection:
-                # The driver's own cursor, inside the transaction SQLAlchemy began: the append is
-                # a handful of small statements, and SQLAlchemy's per-statement work cost more
-                # than SQLite spent running them.
-                cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                if request.command is not None and self._command_seen(cursor, request.command):
-                    return []
-                if self._postgresql and request.expected_version > 0:
-                    prev_hash, last_position = self._advance_and_allocate(cursor, request, count, recorded_at)
-                else:
-                    prev_hash = self._advance_stream(connection, cursor, request, count, recorded_at)
-                    cursor.execute(self._allocate, {"count": count})
-                    last_position = int(cursor.fetchone()[0])
-                sealed = seal(
-                    request,
-                    texts,
-                    meta,
-                    recorded_at,
-                    first_version=request.expected_version + 1,
-                    first_position=last_position - count + 1,
-                    prev_hash=prev_hash,
-                )
-                if count == 1:
-                    # The common case; psycopg's executemany costs a pipeline set-up of its own.
-                    cursor.execute(self._insert_events, sealed[0].row)
-                elif self._postgresql and count <= _PG_ROWS_PER_INSERT:
-                    # One multi-row INSERT: one round trip, where executemany pipelines one per row.
-                    cursor.execute(
-                        _pg_insert_rows(count), [item.row[name] for item in sealed for name in _EVENT_COLUMNS]
-                    )
-                else:
-                    cursor.executemany(self._insert_events, [item.row for item in sealed])
-                if request.command is not None:
-                    connection.execute(_INSERT_COMMAND, _command_row(request.command, recorded_at))
+            try:
+                sealed = self._append(request, texts, meta, recorded_at)
+            except StaleConnection:
+                # A connection held since an earlier append died before this one committed
+                # (e.g. the server restarted): nothing was recorded, so run it once more.
+                sealed = self._append(request, texts, meta, recorded_at)
         except self._driver_error as error:
             wrapped = cast(
                 DBAPIError, DBAPIError.instance(None, None, error, self._driver_error, dialect=self._engine.dialect)
@@ -183,10 +164,51 @@ class SqlEventStore:
                 raise ConcurrencyConflict(request.stream_id, request.expected_version) from error
             raise store_error(self._engine, wrapped, f"append to '{request.stream_id}'") from error
         except DBAPIError as error:
+            # Taking a connection from the pool (connecting, or PostgreSQL's pre-ping) fails wrapped.
             if _lost_race(error):
                 raise ConcurrencyConflict(request.stream_id, request.expected_version) from error
             raise store_error(self._engine, error, f"append to '{request.stream_id}'") from error
+        if sealed is None:
+            return []
         return [item.event for item in sealed]
+
+    def _append(
+        self, request: AppendRequest, texts: list[EventText], meta: str, recorded_at: str
+    ) -> list[Sealed] | None:
+        """One attempt at the append's transaction; None when the command key was recorded already."""
+        count = len(texts)
+        # The driver's own cursor: the append is a handful of small statements, and
+        # SQLAlchemy's per-transaction and per-statement work cost more than SQLite
+        # spent running them.
+        with self._writer.transaction() as cursor:
+            if request.command is not None and self._command_seen(cursor, request.command):
+                return None
+            if self._postgresql and request.expected_version > 0:
+                prev_hash, last_position = self._advance_and_allocate(cursor, request, count, recorded_at)
+            else:
+                prev_hash = self._advance_stream(cursor, request, count, recorded_at)
+                cursor.execute(self._allocate, {"count": count})
+                last_position = int(cursor.fetchone()[0])
+            sealed = seal(
+                request,
+                texts,
+                meta,
+                recorded_at,
+                first_version=request.expected_version + 1,
+                first_position=last_position - count + 1,
+                prev_hash=prev_hash,
+            )
+            if count == 1:
+                # The common case; psycopg's executemany costs a pipeline set-up of its own.
+                cursor.execute(self._insert_events, sealed[0].row)
+            elif self._postgresql and count <= _PG_ROWS_PER_INSERT:
+                # One multi-row INSERT: one round trip, where executemany pipelines one per row.
+                cursor.execute(_pg_insert_rows(count), [item.row[name] for item in sealed for name in _EVENT_COLUMNS])
+            else:
+                cursor.executemany(self._insert_events, [item.row for item in sealed])
+            if request.command is not None:
+                cursor.execute(self._insert_command, _command_row(request.command, recorded_at))
+        return sealed
 
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after ``after_version``, in version order; empty if none."""
@@ -304,12 +326,12 @@ class SqlEventStore:
             raise CommandKeyReused(command.key)
         return True
 
-    def _advance_stream(self, connection: Connection, cursor: Any, request: AppendRequest, count: int, now: str) -> str:
+    def _advance_stream(self, cursor: Any, request: AppendRequest, count: int, now: str) -> str:
         """Move the stream's head from the expected version; return the hash to chain onto."""
         if request.expected_version == 0:
             # A second writer creating the same stream fails on the primary key: a conflict.
-            connection.execute(
-                _INSERT_STREAM,
+            cursor.execute(
+                self._insert_stream,
                 {
                     "stream_id": request.stream_id,
                     "version": count,
@@ -332,11 +354,10 @@ class SqlEventStore:
                 "updated_at": now,
             },
         )
-        if cursor.rowcount != 1:
+        moved = cursor.fetchone()
+        if moved is None:
             raise ConcurrencyConflict(request.stream_id, request.expected_version)
-        cursor.execute(self._head_hash, {"stream_id": request.stream_id, "version": request.expected_version})
-        found = cursor.fetchone()
-        head = None if found is None else found[0]
+        head = moved[0]
         if head is None:
             raise StoreError(
                 f"stream '{request.stream_id}' is at version {request.expected_version} in the streams "
