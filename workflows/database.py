@@ -144,22 +144,24 @@ class DriverWriter:
     """Write transactions on the driver's own cursor, for the event store's append.
 
     The same transaction as :func:`write_transaction` (``BEGIN IMMEDIATE`` on SQLite;
-    psycopg begins implicitly), without SQLAlchemy's ``Connection`` and without a pool
-    checkout per transaction: each thread keeps one connection from the engine's pool
-    for its appends. SQLAlchemy's per-transaction and per-statement bookkeeping, and the
-    pool's checkout and reset, cost more than SQLite spends running an append.
+    psycopg begins implicitly), without SQLAlchemy's ``Connection`` and, most of the
+    time, without a pool checkout: one connection from the engine's pool is kept for
+    appends. SQLAlchemy's per-transaction and per-statement bookkeeping, and the pool's
+    checkout and reset, cost more than SQLite spends running an append. An append that
+    finds the kept connection busy (another thread is appending) checks one out of the
+    pool as usual, so threads never wait for each other here and at most one connection
+    is held beyond the pool's own accounting.
 
     A connection an error left unusable (server restarted, connection lost) is dropped
     from the pool; :meth:`transaction` reports whether the failed attempt may simply be
-    retried. The held connections go back when the engine is disposed, or on :meth:`close`.
+    retried. The kept connection goes back when the engine is disposed, or on :meth:`close`.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._held: list[Any] = []
+        self._kept_lock = threading.Lock()  # held while a transaction uses the kept connection
+        self._kept: Any = None
         event.listen(engine, "engine_disposed", self._on_dispose)
 
     @contextmanager
@@ -167,73 +169,72 @@ class DriverWriter:
         """A driver cursor inside a write transaction, committed on success, rolled back on error.
 
         Statements use the driver's parameter style; driver errors propagate unwrapped,
-        except a :class:`StaleConnection`: the connection had been held since an earlier
-        transaction and turned out dead before anything was committed, so the caller may
-        run the transaction again (the next attempt takes a fresh connection).
+        except a :class:`StaleConnection`: the kept connection, idle since an earlier
+        transaction, turned out dead before anything was committed, so the caller may run
+        the transaction again (the next attempt takes a fresh connection).
         """
-        pooled, reused = self._connection()
-        driver = pooled.driver_connection
-        committing = False
+        kept = self._kept_lock.acquire(blocking=False)
+        reused = kept and self._kept is not None
         try:
-            cursor = driver.cursor()
-            if self._sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-            yield cursor
-            committing = True
-            driver.commit()
-        except BaseException as error:
-            if not self._usable(driver):
-                self._drop(pooled)
-                if reused and not committing and isinstance(error, self._engine.dialect.loaded_dbapi.Error):
-                    # Nothing was committed: the server ends an open transaction with its connection.
-                    raise StaleConnection(str(error)) from error
+            if kept:
+                if self._kept is None:
+                    self._kept = self._engine.raw_connection()
+                pooled = self._kept
             else:
-                self._roll_back(pooled, driver)
-            raise
+                pooled = self._engine.raw_connection()
+            driver = pooled.driver_connection
+            committing = False
+            try:
+                cursor = driver.cursor()
+                if self._sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                committing = True
+                driver.commit()
+            except BaseException as error:
+                if not self._usable(driver):
+                    self._drop(pooled, kept)
+                    if reused and not committing and isinstance(error, self._engine.dialect.loaded_dbapi.Error):
+                        # Nothing was committed: the server ends an open transaction with its connection.
+                        raise StaleConnection(str(error)) from error
+                else:
+                    self._roll_back(pooled, driver, kept)
+                raise
+            finally:
+                if not kept:
+                    pooled.close()
+        finally:
+            if kept:
+                self._kept_lock.release()
 
     def close(self) -> None:
-        """Return every held connection to the pool."""
+        """Return the kept connection to the pool."""
         self._release(lambda pooled: pooled.close())
 
     def _release(self, release: Callable[[Any], object]) -> None:
-        with self._lock:
-            held, self._held = self._held, []
-        for pooled in held:
-            # Another thread's SQLite connection refuses; the garbage collector closes it.
-            with suppress(Exception):
-                release(pooled)
-        self._local = threading.local()
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            with suppress(Exception):  # gone already
+                release(kept)
 
-    def _connection(self) -> tuple[Any, bool]:
-        pooled = getattr(self._local, "pooled", None)
-        if pooled is not None:
-            return pooled, True
-        pooled = self._engine.raw_connection()
-        self._local.pooled = pooled
-        with self._lock:
-            self._held.append(pooled)
-        return pooled, False
-
-    def _drop(self, pooled: Any) -> None:
-        self._local.pooled = None
-        with self._lock:
-            if pooled in self._held:
-                self._held.remove(pooled)
-        with suppress(Exception):  # already gone
+    def _drop(self, pooled: Any, kept: bool) -> None:
+        if kept:
+            self._kept = None
+        with suppress(Exception):  # gone already
             pooled.invalidate()
 
-    def _roll_back(self, pooled: Any, driver: Any) -> None:
+    def _roll_back(self, pooled: Any, driver: Any, kept: bool) -> None:
         try:
             driver.rollback()
         except Exception:  # the first error is the one to report
-            self._drop(pooled)
+            self._drop(pooled, kept)
 
     @staticmethod
     def _usable(driver: Any) -> bool:
         return not (getattr(driver, "broken", False) or getattr(driver, "closed", False))
 
     def _on_dispose(self, _engine: Engine) -> None:
-        # The engine has replaced its pool already: close the connections, not check them in.
+        # The engine has replaced its pool already: close the connection, not check it in.
         self._release(lambda pooled: pooled.invalidate())
 
 

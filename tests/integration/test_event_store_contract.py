@@ -390,3 +390,53 @@ def test_the_sqlite_reader_reads_what_the_sql_store_wrote(sqlite_url: str) -> No
     assert reader.read_stream("nowhere") == [] and reader.stream("nowhere") is None
     reader.close()
     engine.dispose()
+
+
+# -- the append's connection ------------------------------------------------------------------
+
+
+def test_appends_from_more_threads_than_the_pool_holds_all_complete_and_keep_one_connection(
+    database_url: str,
+) -> None:
+    migrate(database_url)
+    engine = make_engine(database_url, pool_size=2)
+    try:
+        sql_store = SqlEventStore(engine)
+        # Threads that come and go (a worker's ticks), then threads appending at once.
+        for wave in range(12):
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(sql_store.append, request(f"seq-{wave}", 0), [event(INSTANCE_STARTED)]).result()
+        with ThreadPoolExecutor(16) as pool:
+            futures = [
+                pool.submit(sql_store.append, request(f"par-{n}", 0), [event(INSTANCE_STARTED)]) for n in range(64)
+            ]
+            assert all(len(future.result(timeout=60)) == 1 for future in futures)
+
+        assert sorted(positions(sql_store)) == list(range(1, 12 + 64 + 1))
+        # The one connection kept for appends is all that stays checked out of the pool.
+        assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_an_append_on_a_connection_the_server_dropped_is_made_on_a_fresh_one(postgres_url: str) -> None:
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        sql_store = SqlEventStore(engine)
+        sql_store.append(request("lis-1", 0), [event(INSTANCE_STARTED)])
+        with engine.connect() as admin:
+            killed = admin.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'govflow'"
+            ).scalar_one()
+        assert killed >= 1
+
+        recorded = sql_store.append(request("lis-1", 1), [event(step=1)])
+
+        assert [e.version for e in recorded] == [2]
+        assert [e.version for e in sql_store.read_stream("lis-1")] == [1, 2]
+    finally:
+        engine.dispose()
