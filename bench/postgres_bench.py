@@ -11,7 +11,9 @@ the test suite does:
   processes claiming with ``FOR UPDATE SKIP LOCKED``.
 
 The server's ``fsync`` and ``synchronous_commit`` settings are reported with the figures:
-a throwaway test cluster runs without them, so its "durable" commits are not.
+a throwaway test cluster runs without them, so its "durable" commits are not, and its raw
+limit is a round trip rather than a flush. For the figures the targets speak of, give a
+cluster started with ``scripts/pg-cluster start DIR --durable``.
 """
 
 from __future__ import annotations
