@@ -39,7 +39,7 @@ def test_a_migrated_database_is_at_the_head_revision(database_url: str) -> None:
 
     engine = make_engine(database_url)
     try:
-        assert current_revision(engine) == head_revision() == "0003"
+        assert current_revision(engine) == head_revision() == "0004"
         assert set(inspect(engine).get_table_names()) >= TABLES
     finally:
         engine.dispose()
@@ -91,6 +91,41 @@ def test_sqlite_downgrade_and_upgrade_round_trip(sqlite_url: str) -> None:
         assert start(store, "lis-1") == 1
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
             connection.execute(text("DELETE FROM events"))
+    finally:
+        engine.dispose()
+
+
+def test_keying_events_by_position_keeps_every_event_and_the_guards_both_ways(database_url: str) -> None:
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        store = SqlEventStore(engine)
+        for stream in ("lis-1", "lis-2", "lis-3"):
+            start(store, stream)
+        before = list(store.iter_all())
+
+        downgrade(engine, "0003")
+        with engine.connect() as connection:
+            positions = connection.execute(text("SELECT position FROM events ORDER BY position")).scalars().all()
+        assert positions == [1, 2, 3]
+        migrate(engine)
+
+        store = SqlEventStore(engine)
+        assert list(store.iter_all()) == before
+        assert start(store, "lis-4") == 4
+        copy = (
+            "INSERT INTO events SELECT stream_id, version, 99, type, schema_version, data, meta, occurred_at, "
+            "recorded_at, actor, definition_hash, prev_hash, hash FROM events WHERE position = 1"
+        )
+        with pytest.raises(DBAPIError, match=r"(?i)unique|duplicate"), engine.begin() as connection:
+            connection.execute(text(copy))  # (stream_id, version) is still unique
+        for statement in ("DELETE FROM events", "UPDATE events SET actor = 'mallory'"):
+            with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+                connection.execute(text(statement))
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                plan = connection.execute(text("EXPLAIN QUERY PLAN SELECT * FROM events ORDER BY position")).all()
+            assert "SCAN events" in plan[0][-1] and "INDEX" not in plan[0][-1]  # the table is in position order
     finally:
         engine.dispose()
 

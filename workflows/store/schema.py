@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 # Stable constraint names, so that migrations can refer to them on both databases.
 NAMING_CONVENTION: Final = {
@@ -29,10 +40,11 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 events = Table(
     "events",
     metadata,
-    Column("stream_id", String(ID_LENGTH), primary_key=True),
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    # The global order auditors read in; allocated from log_head, so gapless.
-    Column("position", BigInteger, nullable=False, unique=True),
+    Column("stream_id", String(ID_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    # The global order auditors read in; allocated from log_head, so gapless. The primary
+    # key: on SQLite (as INTEGER) the rowid, so the table is stored in position order.
+    Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False),
     Column("type", String(ID_LENGTH), nullable=False),
     Column("schema_version", Integer, nullable=False),
     Column("data", Text, nullable=False),
@@ -43,6 +55,7 @@ events = Table(
     Column("definition_hash", String(HASH_LENGTH), nullable=False),
     Column("prev_hash", String(HASH_LENGTH), nullable=False),
     Column("hash", String(HASH_LENGTH), nullable=False),
+    UniqueConstraint("stream_id", "version"),
 )
 
 # A cache of each stream's head, kept in step by append; rebuildable from events.
