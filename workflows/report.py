@@ -30,7 +30,9 @@ def status_text(status: dict[str, Any]) -> str:
     ]
     risk = status.get("at_risk")
     if risk and risk["active"]:
-        lines.append(f"  forecast     {_forecast_words(risk)}")
+        # No gate passes while paused: the forecast places the gates as if it resumed today.
+        resumed = "if resumed today, " if status["paused"] else ""
+        lines.append(f"  forecast     {resumed}{_forecast_words(risk)}")
     document = status["document"]
     if document:
         lines.append(f"  document     v{document['version']} {document['name']} sha256:{document['sha256'][:12]}…")

@@ -190,6 +190,8 @@ def test_pause_resume_supersede_and_deadline_are_commands_with_reasons(lis_start
     cli = lis_started
     assert cli("pause", "selep-lis", "--reason", "purdah", now="2019-11-06").code == 0
     assert cli("status", "selep-lis", "--json", now="2019-11-07").json()["phase"] == "paused"
+    forecast = [line for line in cli("status", "selep-lis", now="2019-11-07").out.splitlines() if "forecast" in line]
+    assert len(forecast) == 1 and "forecast     if resumed today, " in forecast[0]
     assert cli("task", "complete", "selep-lis", "evidence-review", now="2019-11-07").code == 1
     assert cli("resume", "selep-lis", "--reason", "election over", now="2019-12-13").code == 0
     assert cli("extend-deadline", "selep-lis", "2021-03-31", "--reason", "covid", now="2020-03-20").code == 0
