@@ -218,15 +218,22 @@ class Instance:
 
     def apply(self, event: RecordedEvent | EventPayload | ev.NewEvent, version: int | None = None) -> None:
         """Advance the state by one event. ``version`` defaults to the next one."""
-        next_version = version if version is not None else self.version + 1
-        handler = _HANDLERS.get(event.type)
+        self.apply_payload(event.type, event.data, version if version is not None else self.version + 1)
+
+    def apply_payload(self, event_type: str, data: JsonDict, version: int) -> None:
+        """Advance the state by the event of ``event_type`` with payload ``data``, at ``version``.
+
+        What :meth:`apply` does, for a caller holding the parts rather than an event
+        (a replay of the whole log, which builds no event object per row).
+        """
+        handler = _HANDLERS.get(event_type)
         if handler is None:
-            raise CorruptHistory(self.id, next_version, f"unknown event type '{event.type}'")
+            raise CorruptHistory(self.id, version, f"unknown event type '{event_type}'")
         try:
-            handler(self, event.data, next_version)
+            handler(self, data, version)
         except (KeyError, ValueError, TypeError, MachineError) as error:
-            raise CorruptHistory(self.id, next_version, f"{event.type}: {error}") from error
-        self.version = next_version
+            raise CorruptHistory(self.id, version, f"{event_type}: {error}") from error
+        self.version = version
 
     def _fire(self, trigger: str) -> None:
         if not machine_for(self.definition).trigger(self, trigger):

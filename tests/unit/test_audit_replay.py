@@ -115,7 +115,7 @@ def test_a_fact_dated_before_what_it_depends_on_is_held_back_not_forced(tmp_path
 
 def test_replaying_the_whole_log_folds_every_instance(recorded: tuple[Services, StoreAuditLog]) -> None:
     services, log = recorded
-    assert replay_log(log.iter_log(), services.definition) == {ID: services.load(ID)}
+    assert replay_log(log.iter_fold_rows(), services.definition) == {ID: services.load(ID)}
 
 
 @pytest.mark.parametrize("actor", ["plain", 'quote " and \\ backslash', "newline\nand tab\t", "non-ascii é ✓ \u2028"])

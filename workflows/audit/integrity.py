@@ -25,7 +25,7 @@ from typing import Any, Final
 from governance import merkle
 from governance.chain import GENESIS_HASH
 from workflows.audit.imported import ImportMark, feed
-from workflows.audit.records import StoredEvent, event_bytes
+from workflows.audit.records import Row, event_bytes, parse_json
 
 MAX_FINDINGS: Final = 1000
 MAX_GAPS: Final = 10_000
@@ -117,16 +117,16 @@ class LogChecker:
                 self._meta_ok[text] = known
         return known
 
-    def feed(self, row: StoredEvent) -> None:
+    def feed(self, row: Row) -> None:
         """Check one event; it must come right after the previous one in position order."""
         self.consume((row,))
 
-    def consume(self, rows: Iterable[StoredEvent]) -> None:
+    def consume(self, rows: Iterable[Row]) -> None:
         """Check events in position order: the hot loop of ``audit verify`` (names kept local for speed)."""
         self._consume(rows, self.frontier.append)
 
     def consume_imported(
-        self, rows: Iterable[StoredEvent], mark: ImportMark, checkpoint_frontier: Sequence[bytes] | None
+        self, rows: Iterable[Row], mark: ImportMark, checkpoint_frontier: Sequence[bytes] | None
     ) -> None:
         """Check the imported part of a log (positions up to ``mark.tree_size``), before the rest.
 
@@ -139,10 +139,11 @@ class LogChecker:
         leaves: list[bytes] = []
         positions: list[int] = []
 
-        def tapped() -> Iterator[StoredEvent]:
+        def tapped() -> Iterator[Row]:
             for row in rows:
-                if type(row.position) is int and type(row.version) is int:
-                    positions.append(row.position)
+                version, position = row[1:3]
+                if type(position) is int and type(version) is int:
+                    positions.append(position)
                 yield row
 
         size = mark.tree_size
@@ -180,13 +181,13 @@ class LogChecker:
             self._compare_heads()
         self.last_position = max(self.last_position, size)
 
-    def _consume(self, rows: Iterable[StoredEvent], append: Callable[[bytes], None]) -> None:
-        loads, sha256, sealed_bytes = json.loads, hashlib.sha256, event_bytes
+    def _consume(self, rows: Iterable[Row], append: Callable[[bytes], None]) -> None:
+        parse, sha256, sealed_bytes = parse_json, hashlib.sha256, event_bytes
         meta_ok, heads = self._meta_ok, self.heads
         last, count, size = self.last_position, self.count, self.frontier.size
         try:
             for row in rows:
-                stream, version, position, _, _, data, meta, *_, prev_hash, stored = row
+                stream, version, position, _, _, data, meta, _, _, _, _, prev_hash, stored = row
                 if type(position) is not int or type(version) is not int:
                     self._damage(Finding("malformed", "version or position is not a whole number", stream))
                     continue
@@ -197,7 +198,7 @@ class LogChecker:
                 digest = None
                 try:
                     # Parsing proves each stored JSON text is one whole value (see records.recomputed_digest).
-                    if type(loads(data)) is dict and (meta_ok.get(meta) or self._meta_is_object(meta)):
+                    if type(parse(data)) is dict and (meta_ok.get(meta) or self._meta_is_object(meta)):
                         digest = sha256(sealed_bytes(row)).digest()
                 except (ValueError, TypeError):
                     pass

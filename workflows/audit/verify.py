@@ -184,13 +184,13 @@ def verify_log(
         )
     checker = LogChecker(expected=[*heads, *held])
     if mark is None:
-        checker.consume(log.iter_log())
+        checker.consume(log.iter_rows())
     else:
         # The imported checkpoint's stream began in the source log: chain on from its stated predecessor.
         checker.heads[CHECKPOINT_STREAM] = (mark.checkpoint_version - 1, mark.checkpoint_prev_hash, 0)
         stack = [bytes.fromhex(node) for node in checkpoints[0][1]["frontier"]]
-        checker.consume_imported(log.iter_log(up_to=mark.tree_size), mark, stack)
-        checker.consume(log.iter_log(after_position=mark.tree_size))
+        checker.consume_imported(log.iter_rows(up_to=mark.tree_size), mark, stack)
+        checker.consume(log.iter_rows(after_position=mark.tree_size))
     checker.finish()
     findings.extend(_ends(log, checker))
     diagnosed = list(checker.damaged)[:MAX_DIAGNOSED]
