@@ -19,15 +19,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from governance.events import NewEvent
 from tests.audit_stories import at, normal, paused_and_superseded
 from workflows.audit import ledger, signing
 from workflows.audit.integrity import Finding
 from workflows.audit.log import SqlAuditLog
-from workflows.audit.records import CHECKPOINT_STREAM, StoredEvent, event_bytes
+from workflows.audit.records import CHECKPOINT_STREAM, SPLICE, StoredEvent, event_bytes
 from workflows.audit.verify import VerifyReport, verify_instance, verify_log
 from workflows.clock import FixedClock
 from workflows.database import make_engine, migrate
 from workflows.services import Services
+from workflows.store.base import AppendRequest
 from workflows.store.sql import SqlEventStore
 
 LIS, KENT = "selep-lis", "kent-lis"
@@ -248,6 +250,47 @@ def test_a_rewrite_with_recomputed_hashes_is_caught_by_the_signed_checkpoint(wor
     assert "checkpoint 1" in mismatch.message and mismatch.position is not None
     assert not only(report, "altered"), "the chain itself was made consistent"
     assert not verify_instance(world.log, LIS, world.signer.public_key, signing.verify).ok
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["inside-the-signed-tree", "after-the-checkpoint"])
+def test_a_payload_resealed_as_not_json_is_named_malformed(world: World, signed: bool) -> None:
+    # Inside the signed tree, the first pass trusts the checkpoint for the payload's shape;
+    # the head no longer matches, so the log is checked again, parsing every payload.
+    stream = LIS if signed else KENT
+    target = world.row(stream, 5 if signed else world_version(world, stream))
+    world.sql(
+        "UPDATE events SET data = :d WHERE stream_id = :s AND version = :v",
+        d=target.data[:-1],
+        s=stream,
+        v=target.version,
+    )
+    world.reseal(stream, target.version)
+
+    report = world.verify()
+
+    assert ("malformed", stream, target.version, target.position) in kinds(report)
+    assert bool(only(report, "checkpoint")) is signed
+
+
+def test_a_recut_between_payload_and_meta_is_named_though_the_joined_bytes_are_unchanged(world: World) -> None:
+    meta = {"a": 1, "definition_hash": "x", "meta": {"b": 2}}  # holds the text that follows the payload
+    request = AppendRequest("recut", 0, "clerk", "", at("2020-05-01T09:00"), "open", meta=meta)
+    (event,) = world.services.store.append(request, [NewEvent("Noted", {"k": 1}, at("2020-05-01T09:00"))])
+    world.checkpoint("2021-02-02T09:00")
+    row = world.row("recut", 1)
+    assert row.meta == '{"a":1,"definition_hash":"x","meta":{"b":2}}'
+    cut = row._replace(data=f'{row.data}{SPLICE}"","meta":{{"a":1', definition_hash="x", meta='{"b":2}}')
+    assert event_bytes(cut) == event_bytes(row), "every hash, link and tree head still holds"
+    world.sql(
+        "UPDATE events SET data = :d, meta = :m, definition_hash = :h WHERE stream_id = 'recut'",
+        d=cut.data,
+        m=cut.meta,
+        h=cut.definition_hash,
+    )
+
+    report = world.verify()
+
+    assert ("malformed", "recut", 1, event.position) in kinds(report)
 
 
 def test_a_broken_link_between_checkpoints_is_named(world: World) -> None:

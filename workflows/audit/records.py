@@ -120,6 +120,21 @@ def event_bytes(row: Row) -> bytes:
     ).encode()
 
 
+SPLICE: Final = ',"definition_hash":'
+"""The text between ``data`` and the definition hash in :func:`event_bytes`.
+
+When the bytes of an event are known to be bytes once checked (their hash is under
+a tree head a sound checkpoint signed, see ``integrity.LogChecker.vouched``), the
+columns can still have been re-cut: text moved from ``data`` into ``meta`` or back
+keeps the joined bytes, and so the hash. Every other field stays where it was (each
+is a number, or a string in quotes whose inner quotes are escaped, so it reads the
+same from either end of the text), so a re-cut must end ``data`` at another
+occurrence of this text, and then that occurrence or the original one lies inside
+``data`` or ``meta`` as stored. When neither holds it, they are the two texts that
+were checked, and need not be parsed again.
+"""
+
+
 def recomputed_digest(row: StoredEvent) -> bytes | None:
     """SHA-256 of :func:`event_bytes`, or None when ``data``/``meta`` are not JSON objects.
 
