@@ -22,6 +22,7 @@ calendar recorded in ``InstanceStarted``; it never reads today's files or clock.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -124,7 +125,22 @@ def replay_log(rows: Iterable[FoldRow], definition_for: Callable[[str], Definiti
 
     ``rows`` are what the fold reads of each event (``AuditLog.iter_fold_rows``): no
     timestamps to parse, no event object to build, only the payload text to decode.
+
+    The cyclic garbage collector is paused meanwhile (if it was running). The fold
+    keeps every instance it builds, tens of objects each and no reference cycles,
+    and each collection the allocations trigger walks all of them again: measured,
+    a fifth of the replay of a 100,000-event log, freeing nothing.
     """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _fold_all(rows, definition_for)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _fold_all(rows: Iterable[FoldRow], definition_for: Callable[[str], Definition]) -> dict[str, Instance]:
     instances: dict[str, Instance] = {}
     parse = parse_json
     for stream_id, version, _, event_type, data, definition_hash in rows:
