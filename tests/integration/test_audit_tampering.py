@@ -25,6 +25,7 @@ from workflows.audit import ledger, signing
 from workflows.audit.integrity import Finding
 from workflows.audit.log import SqlAuditLog
 from workflows.audit.records import CHECKPOINT_STREAM, SPLICE, StoredEvent, event_bytes
+from workflows.audit.replay import replay_log
 from workflows.audit.verify import VerifyReport, verify_instance, verify_log
 from workflows.clock import FixedClock
 from workflows.database import make_engine, migrate
@@ -132,6 +133,18 @@ def test_an_untouched_log_verifies(world: World) -> None:
     report = world.verify()
     assert report.ok, [str(f) for f in report.findings]
     assert report.checkpoints == 1 and report.covered > 0 and report.streams == 3
+
+
+def test_the_log_reads_alike_as_events_as_rows_and_for_the_fold(world: World) -> None:
+    events = list(world.log.iter_log())
+    assert [tuple(e) for e in events] == list(world.log.iter_rows())
+    assert [tuple(e) for e in world.log.iter_log(after_position=5, up_to=20)] == list(
+        world.log.iter_rows(after_position=5, up_to=20)
+    )
+    wanted = [(e.stream_id, e.version, e.position, e.type, e.data, e.definition_hash) for e in events]
+    assert list(world.log.iter_fold_rows()) == wanted
+    folded = replay_log(world.log.iter_fold_rows(), world.services.definition)
+    assert folded == {LIS: world.services.load(LIS), KENT: world.services.load(KENT)}
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """``govflow audit verify``: is the stored log the log that was sealed and signed?
 
 For the whole log, one streaming pass (``integrity.LogChecker``) re-hashes every
-event, checks positions, stream chains and every signed checkpoint's tree head;
-then the allocator (``log_head``) and the streams projection are compared with what
+event, checks positions, stream chains and every signed checkpoint's tree head (a
+second pass, parsing every payload, follows when the first finds anything: see
+``LogChecker.vouched``); then the allocator (``log_head``) and the streams projection are compared with what
 was read (a truncated tail shows there), and each damaged stream is diagnosed on
 its own (``diagnose``). For one instance, its stream is checked and its events are
 shown to be in the newest checkpoint's tree by one scan of the hash column.
