@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from governance.chain import canonical_json
 from governance.events import NewEvent
 from tests.audit_stories import at, normal, paused_and_superseded
 from workflows.audit import ledger, signing
@@ -26,7 +27,7 @@ from workflows.audit.integrity import Finding
 from workflows.audit.log import SqlAuditLog
 from workflows.audit.records import CHECKPOINT_STREAM, SPLICE, StoredEvent, event_bytes
 from workflows.audit.replay import replay_log
-from workflows.audit.verify import VerifyReport, verify_instance, verify_log
+from workflows.audit.verify import VerifyReport, read_checkpoints, verify_instance, verify_log
 from workflows.clock import FixedClock
 from workflows.database import make_engine, migrate
 from workflows.services import Services
@@ -283,6 +284,33 @@ def test_a_payload_resealed_as_not_json_is_named_malformed(world: World, signed:
 
     assert ("malformed", stream, target.version, target.position) in kinds(report)
     assert bool(only(report, "checkpoint")) is signed
+
+
+def test_without_a_trusted_key_a_checkpoint_forged_over_a_bad_payload_vouches_for_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    target = world.row(LIS, 5)
+    world.sql("UPDATE events SET data = :d WHERE stream_id = :s AND version = 5", d=target.data[:-1], s=LIS)
+    world.reseal(LIS, 5)
+    # The forger re-signs the checkpoint with a key of their own, over the log as it now is.
+    signing.ensure_key(tmp_path / "forger.key")
+    forger = signing.load_signer(tmp_path / "forger.key")
+    (_, genuine), *_ = read_checkpoints(world.log)
+    size = genuine["tree_size"]
+    digests = (hashlib.sha256(event_bytes(row)).digest() for row in world.log.iter_log(up_to=size))
+    forged = ledger.next_payload(
+        None, digests, size, public_key=forger.public_key, sign=forger.sign, now=at("2020-03-24T09:00")
+    )
+    world.sql(
+        "UPDATE events SET data = :d WHERE stream_id = :s AND version = 1",
+        d=canonical_json(forged),
+        s=CHECKPOINT_STREAM,
+    )
+    world.reseal(CHECKPOINT_STREAM, 1)
+
+    report = verify_log(world.log, None, signing.verify)
+
+    assert ("malformed", LIS, 5, target.position) in kinds(report)
 
 
 def test_a_recut_between_payload_and_meta_is_named_though_the_joined_bytes_are_unchanged(world: World) -> None:
