@@ -102,3 +102,23 @@ def test_a_payload_with_whitespace_added_is_altered_not_malformed(vouched: int) 
     checker.consume([row._replace(data=f" {DATA}")])
 
     assert checker.damaged["s-1"].kind == "altered"
+
+
+def test_signed_heads_are_compared_at_their_size_wherever_it_falls_among_the_batches() -> None:
+    rows, previous = [], GENESIS_HASH
+    for number in range(1, 601):
+        row = sealed(DATA, '{"m":"x"}')._replace(version=number, position=number, prev_hash=previous)
+        row = row._replace(hash=hashlib.sha256(event_bytes(row)).hexdigest())
+        rows.append(row)
+        previous = row.hash
+    tree = [merkle.leaf_hash(bytes.fromhex(row.hash)) for row in rows]
+    sizes = [1, 255, 256, 257, 511, 512, 513, 600]
+    heads = [ExpectedHead(size, merkle.root_of(tree[:size]).hex(), f"head {size}") for size in sizes]
+    wrong = ExpectedHead(300, "00" * 32, "a wrong head")
+    checker = LogChecker(expected=[*heads, wrong])
+
+    checker.consume(rows)
+    checker.finish()
+
+    assert [f.message.split(" states")[0] for f in checker.findings] == ["a wrong head"]
+    assert not checker.damaged and checker.count == 600

@@ -30,6 +30,7 @@ from workflows.audit.records import SPLICE, Row, event_bytes, parse_json
 MAX_FINDINGS: Final = 1000
 MAX_GAPS: Final = 10_000
 _META_CACHE: Final = 4096
+_LEAF_BATCH: Final = 256  # leaves handed to the tree at a time (see LogChecker._consume)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class LogChecker:
 
     def consume(self, rows: Iterable[Row]) -> None:
         """Check events in position order: the hot loop of ``audit verify`` (names kept local for speed)."""
-        self._consume(rows, self.frontier.append)
+        self._consume(rows, self.frontier.extend)
 
     def consume_imported(
         self, rows: Iterable[Row], mark: ImportMark, checkpoint_frontier: Sequence[bytes] | None
@@ -158,7 +159,7 @@ class LogChecker:
         size = mark.tree_size
         gaps_before, next_size = len(self.gaps), self._next_size
         self._next_size = -1  # heads inside the prefix are compared once it is whole
-        self._consume(tapped(), leaves.append)
+        self._consume(tapped(), leaves.extend)
         del self.gaps[gaps_before:]
         self._next_size = next_size
         loaded = mark.loaded()
@@ -190,10 +191,14 @@ class LogChecker:
             self._compare_heads()
         self.last_position = max(self.last_position, size)
 
-    def _consume(self, rows: Iterable[Row], append: Callable[[bytes], None]) -> None:
+    def _consume(self, rows: Iterable[Row], extend: Callable[[list[bytes]], None]) -> None:
         parse, sha256, sealed_bytes = parse_json, hashlib.sha256, event_bytes
         meta_ok, heads, vouched = self._meta_ok, self.heads, self.vouched
         last, count, size = self.last_position, self.count, self.frontier.size
+        # Leaves go to the tree in batches (see merkle.Frontier.extend), and whenever the
+        # tree reaches the size of an expected head, to compare it.
+        leaves: list[bytes] = []
+        flush_at = self._flush_point(size)
         try:
             for row in rows:
                 stream, version, position, _, _, data, meta, _, _, _, _, prev_hash, stored = row
@@ -221,10 +226,14 @@ class LogChecker:
                     )
                 elif digest.hex() != stored:
                     self._damage(Finding("altered", "its content does not match its hash", stream, version, position))
-                append(sha256(b"\x00" + digest).digest())
+                leaves.append(sha256(b"\x00" + digest).digest())
                 size += 1
-                if size == self._next_size:
-                    self._compare_heads()
+                if size == flush_at:
+                    extend(leaves)
+                    leaves.clear()
+                    if size == self._next_size:
+                        self._compare_heads()
+                    flush_at = self._flush_point(size)
                 head = heads.get(stream)
                 if head is None:
                     if version != 1 or prev_hash != GENESIS_HASH:
@@ -239,7 +248,13 @@ class LogChecker:
                     )
                 heads[stream] = (version, stored, position)
         finally:
+            extend(leaves)
             self.last_position, self.count = last, count
+
+    def _flush_point(self, size: int) -> int:
+        """The tree size at which to hand over the leaves gathered after ``size``."""
+        batch = size + _LEAF_BATCH - size % _LEAF_BATCH
+        return self._next_size if size < self._next_size < batch else batch
 
     @property
     def clean(self) -> bool:
