@@ -190,7 +190,7 @@ def govflow_replay(url: str, definition: Any) -> tuple[int, float]:
 
     engine = make_engine(url)
     folded: list[Any] = []
-    seconds = timed(lambda: folded.append(replay_log(SqlAuditLog(engine).iter_log(), lambda _hash: definition)))
+    seconds = timed(lambda: folded.append(replay_log(SqlAuditLog(engine).iter_fold_rows(), lambda _hash: definition)))
     engine.dispose()
     instances = folded[0]
     assert all(i.phase == "agreed" for i in instances.values())

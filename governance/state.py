@@ -70,8 +70,11 @@ class Condition:
     discharged_on: date | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class MeetingState:
+    """A meeting as the instance knows it. Immutable, so that the meetings a definition
+    plans are shared by all its instances until an event changes one (see :func:`begin`)."""
+
     id: str
     body: str
     day: date
@@ -218,15 +221,22 @@ class Instance:
 
     def apply(self, event: RecordedEvent | EventPayload | ev.NewEvent, version: int | None = None) -> None:
         """Advance the state by one event. ``version`` defaults to the next one."""
-        next_version = version if version is not None else self.version + 1
-        handler = _HANDLERS.get(event.type)
+        self.apply_payload(event.type, event.data, version if version is not None else self.version + 1)
+
+    def apply_payload(self, event_type: str, data: JsonDict, version: int) -> None:
+        """Advance the state by the event of ``event_type`` with payload ``data``, at ``version``.
+
+        What :meth:`apply` does, for a caller holding the parts rather than an event
+        (a replay of the whole log, which builds no event object per row).
+        """
+        handler = _HANDLERS.get(event_type)
         if handler is None:
-            raise CorruptHistory(self.id, next_version, f"unknown event type '{event.type}'")
+            raise CorruptHistory(self.id, version, f"unknown event type '{event_type}'")
         try:
-            handler(self, event.data, next_version)
+            handler(self, data, version)
         except (KeyError, ValueError, TypeError, MachineError) as error:
-            raise CorruptHistory(self.id, next_version, f"{event.type}: {error}") from error
-        self.version = next_version
+            raise CorruptHistory(self.id, version, f"{event_type}: {error}") from error
+        self.version = version
 
     def _fire(self, trigger: str) -> None:
         if not machine_for(self.definition).trigger(self, trigger):
@@ -269,7 +279,7 @@ def _meeting_scheduled(inst: Instance, data: JsonDict, version: int) -> None:
     if planned is not None:
         if planned.confirmed or planned.cancelled is not None or planned.day.isoformat() != data["date"]:
             raise ValueError(f"meeting '{planned.id}' cannot be confirmed")
-        planned.confirmed = True
+        inst.meetings[planned.id] = replace(planned, confirmed=True)
         return
     inst.meetings[data["meeting"]] = MeetingState(
         confirmed=data.get("source") != "definition",
@@ -282,12 +292,13 @@ def _meeting_scheduled(inst: Instance, data: JsonDict, version: int) -> None:
 
 def _meeting_rescheduled(inst: Instance, data: JsonDict, version: int) -> None:
     meeting = inst.meetings[data["meeting"]]
-    meeting.moves = (*meeting.moves, (meeting.day, data["reason"]))
-    meeting.day = date.fromisoformat(data["date"])
+    moves = (*meeting.moves, (meeting.day, data["reason"]))
+    inst.meetings[meeting.id] = replace(meeting, day=date.fromisoformat(data["date"]), moves=moves)
 
 
 def _meeting_cancelled(inst: Instance, data: JsonDict, version: int) -> None:
-    inst.meetings[data["meeting"]].cancelled = data["reason"]
+    meeting = inst.meetings[data["meeting"]]
+    inst.meetings[meeting.id] = replace(meeting, cancelled=data["reason"])
 
 
 def _decision_recorded(inst: Instance, data: JsonDict, version: int) -> None:
@@ -455,10 +466,29 @@ def begin(instance_id: str, definition: Definition, data: JsonDict) -> Instance:
         calendar=_calendar(definition, data["calendar"]["bank_holidays"]),
         state=definition.initial_phase,
         version=1,
+        meetings=dict(_planned_meetings(definition)),
     )
-    for planned in definition.meetings:  # planned by the definition the instance runs under
-        instance.meetings[planned.id] = MeetingState(planned.id, planned.body, planned.date, planned.synthetic)
     return instance
+
+
+_planned: dict[int, tuple[Definition, dict[str, MeetingState]]] = {}
+
+
+def _planned_meetings(definition: Definition) -> dict[str, MeetingState]:
+    """The meetings ``definition`` plans, built once and shared by every instance it starts.
+
+    A replay of the whole log starts thousands of instances; a state per planned
+    meeting per instance was a third of the objects it kept, and the garbage
+    collector walks them all, again and again, as the heap grows. Keyed by identity
+    like ``machine.machine_for`` (the entry keeps the definition alive).
+    """
+    entry = _planned.get(id(definition))
+    if entry is None:
+        meetings = {m.id: MeetingState(m.id, m.body, m.date, m.synthetic) for m in definition.meetings}
+        entry = (definition, meetings)
+        if len(_planned) < 256:
+            _planned[id(definition)] = entry
+    return entry[1]
 
 
 def fold(

@@ -19,15 +19,19 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from governance.chain import canonical_json
+from governance.events import NewEvent
 from tests.audit_stories import at, normal, paused_and_superseded
 from workflows.audit import ledger, signing
 from workflows.audit.integrity import Finding
 from workflows.audit.log import SqlAuditLog
-from workflows.audit.records import CHECKPOINT_STREAM, StoredEvent, event_bytes
-from workflows.audit.verify import VerifyReport, verify_instance, verify_log
+from workflows.audit.records import CHECKPOINT_STREAM, SPLICE, StoredEvent, event_bytes
+from workflows.audit.replay import replay_log
+from workflows.audit.verify import VerifyReport, read_checkpoints, verify_instance, verify_log
 from workflows.clock import FixedClock
 from workflows.database import make_engine, migrate
 from workflows.services import Services
+from workflows.store.base import AppendRequest
 from workflows.store.sql import SqlEventStore
 
 LIS, KENT = "selep-lis", "kent-lis"
@@ -130,6 +134,18 @@ def test_an_untouched_log_verifies(world: World) -> None:
     report = world.verify()
     assert report.ok, [str(f) for f in report.findings]
     assert report.checkpoints == 1 and report.covered > 0 and report.streams == 3
+
+
+def test_the_log_reads_alike_as_events_as_rows_and_for_the_fold(world: World) -> None:
+    events = list(world.log.iter_log())
+    assert [tuple(e) for e in events] == list(world.log.iter_rows())
+    assert [tuple(e) for e in world.log.iter_log(after_position=5, up_to=20)] == list(
+        world.log.iter_rows(after_position=5, up_to=20)
+    )
+    wanted = [(e.stream_id, e.version, e.position, e.type, e.data, e.definition_hash) for e in events]
+    assert list(world.log.iter_fold_rows()) == wanted
+    folded = replay_log(world.log.iter_fold_rows(), world.services.definition)
+    assert folded == {LIS: world.services.load(LIS), KENT: world.services.load(KENT)}
 
 
 @pytest.mark.parametrize(
@@ -248,6 +264,74 @@ def test_a_rewrite_with_recomputed_hashes_is_caught_by_the_signed_checkpoint(wor
     assert "checkpoint 1" in mismatch.message and mismatch.position is not None
     assert not only(report, "altered"), "the chain itself was made consistent"
     assert not verify_instance(world.log, LIS, world.signer.public_key, signing.verify).ok
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["inside-the-signed-tree", "after-the-checkpoint"])
+def test_a_payload_resealed_as_not_json_is_named_malformed(world: World, signed: bool) -> None:
+    # Inside the signed tree, the first pass trusts the checkpoint for the payload's shape;
+    # the head no longer matches, so the log is checked again, parsing every payload.
+    stream = LIS if signed else KENT
+    target = world.row(stream, 5 if signed else world_version(world, stream))
+    world.sql(
+        "UPDATE events SET data = :d WHERE stream_id = :s AND version = :v",
+        d=target.data[:-1],
+        s=stream,
+        v=target.version,
+    )
+    world.reseal(stream, target.version)
+
+    report = world.verify()
+
+    assert ("malformed", stream, target.version, target.position) in kinds(report)
+    assert bool(only(report, "checkpoint")) is signed
+
+
+def test_without_a_trusted_key_a_checkpoint_forged_over_a_bad_payload_vouches_for_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    target = world.row(LIS, 5)
+    world.sql("UPDATE events SET data = :d WHERE stream_id = :s AND version = 5", d=target.data[:-1], s=LIS)
+    world.reseal(LIS, 5)
+    # The forger re-signs the checkpoint with a key of their own, over the log as it now is.
+    signing.ensure_key(tmp_path / "forger.key")
+    forger = signing.load_signer(tmp_path / "forger.key")
+    (_, genuine), *_ = read_checkpoints(world.log)
+    size = genuine["tree_size"]
+    digests = (hashlib.sha256(event_bytes(row)).digest() for row in world.log.iter_log(up_to=size))
+    forged = ledger.next_payload(
+        None, digests, size, public_key=forger.public_key, sign=forger.sign, now=at("2020-03-24T09:00")
+    )
+    world.sql(
+        "UPDATE events SET data = :d WHERE stream_id = :s AND version = 1",
+        d=canonical_json(forged),
+        s=CHECKPOINT_STREAM,
+    )
+    world.reseal(CHECKPOINT_STREAM, 1)
+
+    report = verify_log(world.log, None, signing.verify)
+
+    assert ("malformed", LIS, 5, target.position) in kinds(report)
+
+
+def test_a_recut_between_payload_and_meta_is_named_though_the_joined_bytes_are_unchanged(world: World) -> None:
+    meta = {"a": 1, "definition_hash": "x", "meta": {"b": 2}}  # holds the text that follows the payload
+    request = AppendRequest("recut", 0, "clerk", "", at("2020-05-01T09:00"), "open", meta=meta)
+    (event,) = world.services.store.append(request, [NewEvent("Noted", {"k": 1}, at("2020-05-01T09:00"))])
+    world.checkpoint("2021-02-02T09:00")
+    row = world.row("recut", 1)
+    assert row.meta == '{"a":1,"definition_hash":"x","meta":{"b":2}}'
+    cut = row._replace(data=f'{row.data}{SPLICE}"","meta":{{"a":1', definition_hash="x", meta='{"b":2}}')
+    assert event_bytes(cut) == event_bytes(row), "every hash, link and tree head still holds"
+    world.sql(
+        "UPDATE events SET data = :d, meta = :m, definition_hash = :h WHERE stream_id = 'recut'",
+        d=cut.data,
+        m=cut.meta,
+        h=cut.definition_hash,
+    )
+
+    report = world.verify()
+
+    assert ("malformed", "recut", 1, event.position) in kinds(report)
 
 
 def test_a_broken_link_between_checkpoints_is_named(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from governance.chain import canonical_json, hashed_fields
+from governance.errors import CorruptHistory
 from governance.events import NewEvent
 from governance.status import status_of
 from tests.audit_stories import at, normal, paused_and_superseded, play
@@ -115,7 +117,26 @@ def test_a_fact_dated_before_what_it_depends_on_is_held_back_not_forced(tmp_path
 
 def test_replaying_the_whole_log_folds_every_instance(recorded: tuple[Services, StoreAuditLog]) -> None:
     services, log = recorded
-    assert replay_log(log.iter_log(), services.definition) == {ID: services.load(ID)}
+    assert replay_log(log.iter_fold_rows(), services.definition) == {ID: services.load(ID)}
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_replaying_the_whole_log_leaves_the_garbage_collector_as_it_found_it(
+    recorded: tuple[Services, StoreAuditLog], collecting: bool
+) -> None:
+    services, log = recorded
+    broken = [*log.iter_fold_rows()][:3]
+    broken[2] = (*broken[2][:1], 9, *broken[2][2:])  # a version out of sequence
+    was = gc.isenabled()
+    try:
+        gc.enable() if collecting else gc.disable()
+        replay_log(log.iter_fold_rows(), services.definition)
+        assert gc.isenabled() is collecting
+        with pytest.raises(CorruptHistory):
+            replay_log(broken, services.definition)
+        assert gc.isenabled() is collecting
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 @pytest.mark.parametrize("actor", ["plain", 'quote " and \\ backslash', "newline\nand tab\t", "non-ascii é ✓ \u2028"])

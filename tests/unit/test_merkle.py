@@ -55,3 +55,25 @@ def test_consistency_proofs_verify_for_every_pair_of_sizes_and_catch_a_rewrite()
             assert merkle.verify_consistency(old, new, old_root, new_root, proof)
             rewritten = merkle.root_of([merkle.leaf_hash(b"forged"), *hashes[1:old]])
             assert not merkle.verify_consistency(old, new, rewritten, new_root, proof)
+
+
+def test_extending_by_batches_gives_the_tree_of_appending_one_by_one() -> None:
+    hashes = leaves(300)
+    for cuts in ([300], [1, 299], [3, 5, 8, 256, 28], [255, 1, 1, 43], [7] * 42 + [6]):
+        frontier, start = merkle.Frontier(), 0
+        for width in cuts:
+            frontier.extend(hashes[start : start + width])
+            start += width
+            assert frontier.root() == merkle.root_of(hashes[:start])
+            assert frontier.stack == merkle.Frontier.resume(frontier.stack, start).stack
+
+
+def test_extending_a_capturing_frontier_still_captures() -> None:
+    hashes = leaves(20)
+    wanted = merkle.needed_subtrees([(0, 13), (13, 20)])
+    one_by_one, batched = merkle.Frontier(wanted), merkle.Frontier(wanted)
+    for leaf in hashes:
+        one_by_one.append(leaf)
+    batched.extend(hashes[:9])
+    batched.extend(hashes[9:])
+    assert batched.captured == one_by_one.captured and batched.root() == one_by_one.root()

@@ -20,7 +20,7 @@ from governance.errors import (
     VotesInvalid,
 )
 from governance.status import status_of
-from tests.unit.lis import FEDERATED, Walk, variant
+from tests.unit.lis import FEDERATED, Walk, lis, variant
 
 
 def test_a_phase_is_left_only_when_its_gate_passed_and_its_tasks_are_done() -> None:
@@ -246,6 +246,24 @@ def test_the_deadline_can_be_extended_with_a_reason() -> None:
     walk.record(commands.extend_deadline(walk.instance, date(2020, 9, 30), "covid", walk.now))
     assert walk.instance.deadline == date(2020, 9, 30)
     assert status_of(walk.instance, date(2019, 6, 3))["deadline"] == "2020-09-30"
+
+
+def test_changing_a_planned_meeting_of_one_instance_leaves_the_others_of_its_definition_alone() -> None:
+    definition = lis()
+    changed, other = Walk(definition), Walk(definition)
+    planned = "strategic-board-2019-10-04"
+    changed.record(commands.schedule_meeting(changed.instance, "strategic-board", date(2019, 10, 4), changed.now))
+    changed.record(commands.reschedule_meeting(changed.instance, planned, date(2019, 10, 11), "x", changed.now))
+    changed.record(commands.cancel_meeting(changed.instance, planned, "no business", changed.now))
+
+    untouched = other.instance.meetings[planned]
+    assert (untouched.day, untouched.confirmed, untouched.cancelled, untouched.moves) == (
+        date(2019, 10, 4),
+        False,
+        None,
+        (),
+    )
+    assert Walk(definition).instance.meetings == other.instance.meetings
 
 
 def test_a_meeting_can_be_confirmed_rescheduled_and_cancelled() -> None:

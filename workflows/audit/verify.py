@@ -1,8 +1,9 @@
 """``govflow audit verify``: is the stored log the log that was sealed and signed?
 
 For the whole log, one streaming pass (``integrity.LogChecker``) re-hashes every
-event, checks positions, stream chains and every signed checkpoint's tree head;
-then the allocator (``log_head``) and the streams projection are compared with what
+event, checks positions, stream chains and every signed checkpoint's tree head (a
+second pass, parsing every payload, follows when the first finds anything: see
+``LogChecker.vouched``); then the allocator (``log_head``) and the streams projection are compared with what
 was read (a truncated tail shows there), and each damaged stream is diagnosed on
 its own (``diagnose``). For one instance, its stream is checked and its events are
 shown to be in the newest checkpoint's tree by one scan of the hash column.
@@ -182,16 +183,11 @@ def verify_log(
             f"--against: positions 1 to {mark.tree_size} of this log were imported from a bundle; "
             "a checkpoint of fewer events can only be checked on the source database"
         )
-    checker = LogChecker(expected=[*heads, *held])
-    if mark is None:
-        checker.consume(log.iter_log())
-    else:
-        # The imported checkpoint's stream began in the source log: chain on from its stated predecessor.
-        checker.heads[CHECKPOINT_STREAM] = (mark.checkpoint_version - 1, mark.checkpoint_prev_hash, 0)
-        stack = [bytes.fromhex(node) for node in checkpoints[0][1]["frontier"]]
-        checker.consume_imported(log.iter_log(up_to=mark.tree_size), mark, stack)
-        checker.consume(log.iter_log(after_position=mark.tree_size))
-    checker.finish()
+    # The newest checkpoint, when nothing is wrong with any, vouches for the payloads it covers.
+    vouched = heads[-1].tree_size if heads and not findings and trusted_key is not None and mark is None else 0
+    checker = _check_log(log, [*heads, *held], vouched, checkpoints, mark)
+    if vouched and not checker.clean:
+        checker = _check_log(log, [*heads, *held], 0, checkpoints, mark)
     findings.extend(_ends(log, checker))
     diagnosed = list(checker.damaged)[:MAX_DIAGNOSED]
     for stream in diagnosed:
@@ -207,6 +203,27 @@ def verify_log(
     report.covered = heads[-1].tree_size if heads else 0
     report.imported = mark.tree_size if mark is not None else None
     return report
+
+
+def _check_log(
+    log: AuditLog,
+    expected: list[ExpectedHead],
+    vouched: int,
+    checkpoints: Sequence[tuple[StoredEvent, Any]],
+    mark: ImportMark | None,
+) -> LogChecker:
+    """One pass of the checker over the whole log (see ``LogChecker.vouched``)."""
+    checker = LogChecker(expected=expected, vouched=vouched)
+    if mark is None:
+        checker.consume(log.iter_rows())
+    else:
+        # The imported checkpoint's stream began in the source log: chain on from its stated predecessor.
+        checker.heads[CHECKPOINT_STREAM] = (mark.checkpoint_version - 1, mark.checkpoint_prev_hash, 0)
+        stack = [bytes.fromhex(node) for node in checkpoints[0][1]["frontier"]]
+        checker.consume_imported(log.iter_rows(up_to=mark.tree_size), mark, stack)
+        checker.consume(log.iter_rows(after_position=mark.tree_size))
+    checker.finish()
+    return checker
 
 
 def _ends(log: AuditLog, checker: LogChecker) -> list[Finding]:
