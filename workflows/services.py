@@ -28,6 +28,7 @@ from governance.state import Instance, fold
 from governance.status import status_of
 from workflows.bank_holidays import england_and_wales_bank_holidays
 from workflows.clock import Clock
+from workflows.collector import collector_paused
 from workflows.definition_file import find_definition, load_definition, parse_definition
 from workflows.errors import (
     BadInput,
@@ -118,10 +119,11 @@ class Services:
                 found[ident] = self.load(ident)
             else:
                 missing.append(ident)
-        for ident, payloads in groupby(self.store.iter_payloads(missing), key=attrgetter("stream_id")):
-            instance = fold(ident, payloads, self.definition)
-            self._remember(instance)
-            found[ident] = instance
+        with collector_paused():  # see workflows.collector: the fold keeps what it builds
+            for ident, payloads in groupby(self.store.iter_payloads(missing), key=attrgetter("stream_id")):
+                instance = fold(ident, payloads, self.definition)
+                self._remember(instance)
+                found[ident] = instance
         return found
 
     def _remember(self, instance: Instance) -> None:

@@ -6,6 +6,7 @@ caches folded instances; when one appends, the other's cache is behind.
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -77,3 +78,25 @@ def test_a_refused_command_leaves_the_cache_as_the_log_is(two_processes: tuple[S
         first.complete_task("selep-lis", "evidence-review", actor="a")
     replayed = fold("selep-lis", first.store.read_stream("selep-lis"), first.definition)
     assert first.load("selep-lis") == replayed
+
+
+def test_loading_many_gives_what_loading_each_gives_and_leaves_the_collector_as_it_was(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'govflow.db'}"
+    migrate(url)
+    clock = FixedClock(datetime(2019, 6, 3, 9, tzinfo=UTC))
+    writer = _services(url, clock)
+    for n in range(5):
+        writer.start("selep-lis-2019", f"lis-{n}", actor="officer")
+    clock.set(datetime(2019, 7, 26, 15, tzinfo=UTC))
+    writer.decide("lis-1", APPROACH, actor="secretary")
+    writer.complete_task("lis-3", "evidence-review", actor="officer")
+    reader = _services(url, clock)
+    reader.load("lis-1")  # one of them cached already
+    collecting = gc.isenabled()
+
+    loaded = reader.load_many(["lis-0", "lis-1", "lis-3", "lis-9", "lis-4"])
+
+    assert gc.isenabled() is collecting
+    assert sorted(loaded) == ["lis-0", "lis-1", "lis-3", "lis-4"]  # an unknown id is left out
+    for ident, instance in loaded.items():
+        assert instance == fold(ident, writer.store.read_stream(ident), writer.definition) == writer.load(ident)

@@ -22,7 +22,6 @@ calendar recorded in ``InstanceStarted``; it never reads today's files or clock.
 from __future__ import annotations
 
 import copy
-import gc
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from governance.errors import CorruptHistory
 from governance.events import NewEvent
 from governance.state import Instance, begin
 from workflows.audit.records import FoldRow, StoredEvent, parse_json
+from workflows.collector import collector_paused
 
 BY_OCCURRED: Final = "occurred"
 BY_RECORDED: Final = "recorded"
@@ -126,18 +126,10 @@ def replay_log(rows: Iterable[FoldRow], definition_for: Callable[[str], Definiti
     ``rows`` are what the fold reads of each event (``AuditLog.iter_fold_rows``): no
     timestamps to parse, no event object to build, only the payload text to decode.
 
-    The cyclic garbage collector is paused meanwhile (if it was running). The fold
-    keeps every instance it builds, tens of objects each and no reference cycles,
-    and each collection the allocations trigger walks all of them again: measured,
-    a fifth of the replay of a 100,000-event log, freeing nothing.
+    The cyclic garbage collector is paused meanwhile (see ``workflows.collector``).
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _fold_all(rows, definition_for)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _fold_all(rows: Iterable[FoldRow], definition_for: Callable[[str], Definition]) -> dict[str, Instance]:
