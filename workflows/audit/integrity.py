@@ -10,7 +10,7 @@ their size. Streams with a broken seal or link are only *marked* here; ``diagnos
 then reads each of them alone to name what happened (altered, deleted, inserted,
 reordered).
 
-Standard library only: the offline bundle verifier feeds the same checker.
+Standard library and ``governance`` only, no database: the rows may come from anywhere.
 """
 
 from __future__ import annotations
@@ -126,10 +126,6 @@ class LogChecker:
             if len(self._meta_ok) < _META_CACHE:
                 self._meta_ok[text] = known
         return known
-
-    def feed(self, row: Row) -> None:
-        """Check one event; it must come right after the previous one in position order."""
-        self.consume((row,))
 
     def consume(self, rows: Iterable[Row]) -> None:
         """Check events in position order: the hot loop of ``audit verify`` (names kept local for speed)."""
