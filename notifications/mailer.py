@@ -10,10 +10,15 @@ package's errors, so callers decide on three outcomes only:
   The message was not accepted; send the same message again later.
 - ``PermanentSmtpError``: a 5xx reply, a refused recipient. Sending it again will fail.
 
-Used as a context manager, one connection serves a whole batch; before reusing it the
-mailer checks it with NOOP and reconnects if the server has closed it in between. It
-never retries a message itself: a failure during the transaction is reported, because
-only the caller knows whether a resend is safe. Passwords never appear in errors or logs.
+Used as a context manager, one connection serves a whole batch. The mailer sends the
+message's bytes as built (they are what was hashed), without serialising anything again.
+It does not ask an idle connection whether it is still open (a NOOP round trip before
+every message cost as much as a tenth of the exchange): when the server has closed it in
+between (a timeout, a restart), the first command of the next transaction, ``MAIL``,
+fails or is answered 421, before the server accepted anything of the message, and the
+mailer reconnects and starts that transaction again, once. Any later failure is
+reported, never retried here, because only the caller knows whether a resend is safe.
+Passwords never appear in errors or logs.
 """
 
 from __future__ import annotations
@@ -23,12 +28,12 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from ipaddress import ip_address
 from types import TracebackType
 from typing import Protocol
 
 from notifications.errors import PermanentSmtpError, SmtpConfigError, TransientSmtpError
+from notifications.message import OutgoingMessage
 
 __all__ = ["Mailer", "SmtpMailer", "SmtpSettings"]
 
@@ -43,7 +48,7 @@ class Mailer(Protocol):
     or ``SmtpConfigError`` (the mailer itself is misconfigured).
     """
 
-    def send(self, message: EmailMessage) -> str: ...
+    def send(self, message: OutgoingMessage) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -110,14 +115,10 @@ class SmtpMailer:
         self._batch = False
         self._drop()
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: OutgoingMessage) -> str:
         """Submit ``message``; return its Message-ID. See the module docstring for the errors."""
-        message_id = message["Message-ID"]
-        if not message_id:
-            raise ValueError("a message to send needs a Message-ID")
-        connection = self._usable_connection()
         try:
-            refused = connection.send_message(message)
+            refused = self._transaction(message)
         except smtplib.SMTPRecipientsRefused as error:
             raise _refusal(error.recipients, accepted_some=False) from None
         except smtplib.SMTPResponseException as error:
@@ -134,19 +135,75 @@ class SmtpMailer:
                 self._drop()
         if refused:
             raise _refusal(refused, accepted_some=True)
-        log.debug("sent %s to %s via %s", message_id, message["To"], self.settings.where)
-        return str(message_id)
+        log.debug("sent %s to %s via %s", message.message_id, ", ".join(message.recipients), self.settings.where)
+        return message.message_id
 
-    def _usable_connection(self) -> smtplib.SMTP:
-        if self._connection is not None:
-            try:
-                alive = self._connection.noop()[0] == 250
-            except (smtplib.SMTPException, OSError):
-                alive = False
-            if not alive:
-                # The server closed an idle connection (a timeout, a restart): start a new one.
-                log.info("SMTP connection to %s was closed by the server; reconnecting", self.settings.where)
+    def _transaction(self, message: OutgoingMessage) -> dict[str, tuple[int, bytes]]:
+        """MAIL, RCPT for each recipient, DATA, as ``smtplib.SMTP.sendmail`` does them.
+
+        Returns the refused recipients when some were accepted; raises ``smtplib`` errors.
+        """
+        reused = self._connection is not None
+        connection = self._connected()
+        try:
+            code, reply = self._mail(connection, message)
+        except (smtplib.SMTPServerDisconnected, OSError):
+            if not reused:
+                raise
+            code, reply = 421, b"connection closed"
+        if code == 421 and reused:
+            # The server closed the idle connection in between: nothing of this message
+            # has been accepted, so start it again on a new connection.
+            log.info("SMTP connection to %s was closed by the server; reconnecting", self.settings.where)
+            self._drop()
+            connection = self._connected()
+            code, reply = self._mail(connection, message)
+        if code != 250:
+            self._abandon(connection, code)
+            raise smtplib.SMTPSenderRefused(code, reply, message.sender)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in message.recipients:
+            code, reply = connection.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+            if code == 421:
                 self._drop()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        if len(refused) == len(message.recipients):
+            self._abandon(connection, 0)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = connection.data(message.data)
+        if code != 250:
+            self._abandon(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
+
+    def _mail(self, connection: smtplib.SMTP, message: OutgoingMessage) -> tuple[int, bytes]:
+        connection.ehlo_or_helo_if_needed()
+        options = []
+        if connection.does_esmtp and connection.has_extn("size"):
+            options.append(f"size={len(message.data)}")
+        if not all(address.isascii() for address in (message.sender, *message.recipients)):
+            # As smtplib.SMTP.send_message: international addresses need the server's SMTPUTF8.
+            if not connection.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("one of the addresses needs SMTPUTF8, which the server lacks")
+            options += ["SMTPUTF8", "BODY=8BITMIME"]
+        return connection.mail(message.sender, options)
+
+    def _abandon(self, connection: smtplib.SMTP, code: int) -> None:
+        """End a refused transaction: reset, so the connection serves the next message.
+
+        A 421 reply means the server is closing the connection; a failed reset, that it has.
+        """
+        if code != 421:
+            try:
+                connection.rset()
+                return
+            except (smtplib.SMTPException, OSError):
+                pass
+        self._drop()
+
+    def _connected(self) -> smtplib.SMTP:
         if self._connection is None:
             try:
                 self._connection = self._connect()

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Any
 
@@ -34,7 +33,7 @@ from governance.chain import canonical_json, format_timestamp
 from governance.definition import Contact
 from notifications.errors import PermanentSmtpError, SmtpConfigError, TemplateError, TransientSmtpError
 from notifications.ics import meeting_invite
-from notifications.message import Attachment, build_message, make_message_id, message_sha256
+from notifications.message import Attachment, OutgoingMessage, build_message, make_message_id
 from notifications.templates import RenderedMessage, TemplateRenderer
 from workflows.claims import SqlClaims
 from workflows.notification_log import NotificationLog
@@ -130,7 +129,7 @@ class Courier:
         except PermanentSmtpError as error:
             self._fail(row, now, str(error), rendered, counts)
             return
-        digest = message_sha256(message)
+        digest = message.sha256
         self.log.sent(row, now, message_id, digest)
         done.sent.append((row.key, message_id, digest))
         counts.sent += 1
@@ -142,7 +141,7 @@ class Courier:
             return RenderedMessage(row.kind, context["subject"], context["text"], context["html"])
         return self.renderer.render(row.kind, row.context)
 
-    def build(self, row: OutboxRow, rendered: RenderedMessage, now: datetime) -> EmailMessage:
+    def build(self, row: OutboxRow, rendered: RenderedMessage, now: datetime) -> OutgoingMessage:
         """The message for ``row``: the same bytes whenever it is built again for this row."""
         composed = row.first_attempt_at or now
         attachments: list[Attachment] = []
