@@ -15,6 +15,7 @@ due, not the size of the table. Settling is conditional on the row still being c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -89,7 +90,9 @@ class SqlClaims:
             rows = connection.execute(statement).all()
         return sorted((OutboxRow.from_row(row) for row in rows), key=lambda r: (r.due_at, r.key))
 
-    def settle_done(self, now: datetime, sent: list[tuple[str, str, str]], missed: list[tuple[str, str]]) -> None:
+    def settle_done(
+        self, now: datetime, sent: Sequence[tuple[str, str, str]], missed: Sequence[tuple[str, str]]
+    ) -> None:
         """Mark rows sent (key, Message-ID, SHA-256) and missed (key, reason) in one transaction.
 
         Their events are in the log already, so a worker dying before this only costs a
