@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from email import message_from_bytes, policy
+from email import message_from_bytes, policy, quoprimime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any
@@ -23,6 +23,7 @@ from notifications.message import (
     MAIL_POLICY,
     Attachment,
     OutgoingMessage,
+    _quoted_printable,
     _split_content_type,
     build_message,
     make_message_id,
@@ -295,3 +296,9 @@ def test_what_is_built_reads_back_with_the_standard_parser(inputs: dict[str, Any
         assert part.get_payload(decode=True) == b"\r\n".join(source.encode().splitlines()) + b"\r\n"
     attached = list(parsed.iter_attachments())
     assert [part.get_payload(decode=True) for part in attached] == [a.data for a in inputs["attachments"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT.map(lambda text: text.encode().decode("latin-1")) | st.text(st.sampled_from(" \t=.\nxé"), max_size=300))
+def test_the_quoted_printable_encoder_writes_what_the_email_package_writes(body: str) -> None:
+    assert _quoted_printable(body) == quoprimime.body_encode(body, 78, "\r\n")
