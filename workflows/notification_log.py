@@ -7,10 +7,10 @@ log, not from the mutable outbox.
 stream holds the sends of that instance (a group commit; one durable append per message
 cost as much as the SMTP exchange itself). Exactly once per notification key is kept by
 the stream's version instead of a command key per message: :meth:`NotificationLog.sent`
-reads what the stream gained since the worker last looked (another worker whose lease
-ran over may have recorded one of these keys), leaves out the keys already recorded, and
-appends after exactly the version it read; if anything was appended meanwhile, the
-append fails on the version and it reads and filters again. ``NotificationFailed`` and
+appends after the version the worker had seen before it claimed the rows; if anything
+was appended since (another worker whose lease ran over may have recorded one of these
+keys), the append fails on the version, and it reads what was appended, leaves out the
+keys recorded there and tries again. ``NotificationFailed`` and
 ``NotificationMissed`` are rare and appended one by one, with a command key derived from
 the notification key and the event type, so recording one twice writes once.
 """
@@ -87,21 +87,18 @@ class NotificationLog:
         """Record ``rows`` (all of ``instance``) in one append, each key exactly once.
 
         ``since`` is a version of the stream after which a record of these rows by another
-        worker may exist (:meth:`seen_version`, or 0 for rows claimed before). Returns
-        the sends as the log holds them: for a key another worker recorded first, its record.
+        worker may exist (:meth:`seen_version`, or 0 for rows claimed before). The append
+        is tried right after ``since``: when it succeeds, nothing was appended after
+        ``since``, so no key was recorded before; when it fails on the version, what was
+        appended is read, the keys recorded there are left out, and it is tried again.
+        Returns the sends as the log holds them: for a key another worker recorded
+        first, its record.
         """
         stream = notification_stream(instance)
         pending = list(rows)
         found: dict[str, Send] = {}
         version = since
         for _ in range(_APPEND_TRIES):
-            news = self._read(stream, version)
-            if news:
-                version = news[-1].version
-                found |= _sends(news)
-                pending = [(row, send) for row, send in pending if row.key not in found]
-            if not pending:
-                break
             events = [
                 NewEvent(ev.NOTIFICATION_SENT, self._data(row, self._sent_extra(row, send)), now)
                 for row, send in pending
@@ -109,7 +106,13 @@ class NotificationLog:
             try:
                 self._append(self._request(stream, instance, version, now), events)
             except ConcurrencyConflict:
-                continue  # another worker appended to this stream meanwhile: read what it wrote
+                # Another worker appended to this stream after ``version``: read what it wrote.
+                news = self._read(stream, version)
+                version = news[-1].version if news else version
+                found |= _sends(news)
+                pending = [(row, send) for row, send in pending if row.key not in found]
+                if pending:
+                    continue
             found |= {row.key: send for row, send in pending}
             break
         else:
