@@ -12,6 +12,10 @@ package's errors, so callers decide on three outcomes only:
 
 Used as a context manager, one connection serves a whole batch. The mailer sends the
 message's bytes as built (they are what was hashed), without serialising anything again.
+``submit`` hands a message over without waiting for the server's final answer, which
+takes the server longest (it stores the message): the caller prepares the next message
+meanwhile, then reads the answer with ``result()``. One transaction at a time, as SMTP
+without PIPELINING requires: the next ``submit`` reads a pending answer first.
 It does not ask an idle connection whether it is still open (a NOOP round trip before
 every message cost as much as a tenth of the exchange): when the server has closed it in
 between (a timeout, a restart), the first command of the next transaction, ``MAIL``,
@@ -24,31 +28,73 @@ Passwords never appear in errors or logs.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from notifications.errors import PermanentSmtpError, SmtpConfigError, TransientSmtpError
+from notifications.errors import NotificationError, PermanentSmtpError, SmtpConfigError, TransientSmtpError
 from notifications.message import OutgoingMessage
 
-__all__ = ["Mailer", "SmtpMailer", "SmtpSettings"]
+__all__ = ["Mailer", "SmtpMailer", "SmtpSettings", "Submission"]
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
+# SMTP ends the data with a line holding only "."; a line of the message starting with
+# "." gets another one (RFC 5321 4.5.2), as smtplib does it.
+_LINE_STARTING_WITH_DOT = re.compile(rb"(?m)^\.")
+
+
+class Submission:
+    """A message handed to a mailer; :meth:`result` gives the server's answer to it."""
+
+    def __init__(self, answer: Callable[[], str]) -> None:
+        self._answer: Callable[[], str] | None = answer
+        self._outcome: str | NotificationError = ""
+
+    @classmethod
+    def done(cls, outcome: str | NotificationError) -> Submission:
+        """A submission whose answer is already known: a Message-ID or the error."""
+        submission = cls(lambda: "")
+        submission._answer, submission._outcome = None, outcome
+        return submission
+
+    def settle(self) -> None:
+        """Wait for the answer, if not done yet, and keep it for :meth:`result`."""
+        if self._answer is not None:
+            answer, self._answer = self._answer, None
+            try:
+                self._outcome = answer()
+            except NotificationError as error:
+                self._outcome = error
+
+    def result(self) -> str:
+        """The Message-ID once the server accepted the message; raises as ``Mailer.send`` does."""
+        self.settle()
+        if isinstance(self._outcome, NotificationError):
+            raise self._outcome
+        return self._outcome
+
 
 class Mailer(Protocol):
-    """The port for sending one email.
+    """The port for sending email.
 
     ``send`` returns the message's Message-ID once the server (or fake) has accepted it,
     and raises ``TransientSmtpError`` (try again later), ``PermanentSmtpError`` (do not)
-    or ``SmtpConfigError`` (the mailer itself is misconfigured).
+    or ``SmtpConfigError`` (the mailer itself is misconfigured). ``submit`` starts the
+    same and returns at once; its ``result()`` returns or raises what ``send`` would.
     """
 
     def send(self, message: OutgoingMessage) -> str: ...
+
+    def submit(self, message: OutgoingMessage) -> Submission: ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +145,7 @@ class SmtpMailer:
         self.settings = settings
         self._connection: smtplib.SMTP | None = None
         self._batch = False
+        self._pending: Submission | None = None
 
     def check(self) -> None:
         """Connect, STARTTLS and log in as configured, then quit; raises ``SmtpConfigError``."""
@@ -113,35 +160,43 @@ class SmtpMailer:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self._batch = False
-        self._drop()
+        try:
+            if self._pending is not None:
+                self._pending.settle()
+        finally:
+            self._drop()
 
     def send(self, message: OutgoingMessage) -> str:
-        """Submit ``message``; return its Message-ID. See the module docstring for the errors."""
+        """Submit ``message`` and wait for the answer; return its Message-ID (errors: see the module)."""
+        return self.submit(message).result()
+
+    def submit(self, message: OutgoingMessage) -> Submission:
+        """Hand ``message`` to the server, all of it, without waiting for the final answer.
+
+        Within a batch (the context manager) the answer is read by the submission's
+        ``result()``, or by the next ``submit`` or the end of the batch, whichever comes
+        first. Outside a batch there is nothing to do meanwhile: it is read at once.
+        """
+        if self._pending is not None:
+            self._pending.settle()
         try:
-            refused = self._transaction(message)
-        except smtplib.SMTPRecipientsRefused as error:
-            raise _refusal(error.recipients, accepted_some=False) from None
-        except smtplib.SMTPResponseException as error:
-            # Covers SMTPSenderRefused, SMTPDataError and any other reply with a code.
-            raise _by_code(error.smtp_code, _reply_text(error.smtp_error), "the server refused the message") from None
-        except smtplib.SMTPNotSupportedError as error:
-            where = self.settings.where
-            raise PermanentSmtpError(f"the SMTP server at {where} cannot take this message: {error}") from None
-        except (smtplib.SMTPServerDisconnected, OSError) as error:
-            self._drop()
-            raise TransientSmtpError(f"lost the connection to {self.settings.where}: {_describe(error)}") from None
-        finally:
+            connection, refused = self._translated(lambda: self._begin(message))
+        except NotificationError as error:
             if not self._batch:
                 self._drop()
-        if refused:
-            raise _refusal(refused, accepted_some=True)
-        log.debug("sent %s to %s via %s", message.message_id, ", ".join(message.recipients), self.settings.where)
-        return message.message_id
+            return Submission.done(error)
+        submission = Submission(lambda: self._answer(connection, message, refused))
+        if self._batch:
+            self._pending = submission
+        else:
+            submission.settle()
+        return submission
 
-    def _transaction(self, message: OutgoingMessage) -> dict[str, tuple[int, bytes]]:
-        """MAIL, RCPT for each recipient, DATA, as ``smtplib.SMTP.sendmail`` does them.
+    def _begin(self, message: OutgoingMessage) -> tuple[smtplib.SMTP, dict[str, tuple[int, bytes]]]:
+        """MAIL, RCPT for each recipient, DATA and the data, as ``smtplib.SMTP.sendmail`` does.
 
-        Returns the refused recipients when some were accepted; raises ``smtplib`` errors.
+        Returns the connection and the refused recipients (when some were accepted);
+        raises ``smtplib`` errors.
         """
         reused = self._connection is not None
         connection = self._connected()
@@ -172,11 +227,46 @@ class SmtpMailer:
         if len(refused) == len(message.recipients):
             self._abandon(connection, 0)
             raise smtplib.SMTPRecipientsRefused(refused)
-        code, reply = connection.data(message.data)
-        if code != 250:
+        connection.putcmd("data")
+        code, reply = connection.getreply()
+        if code != 354:
             self._abandon(connection, code)
             raise smtplib.SMTPDataError(code, reply)
-        return refused
+        data = message.data if message.data.endswith(b"\r\n") else message.data + b"\r\n"
+        connection.send(_LINE_STARTING_WITH_DOT.sub(b"..", data) + b".\r\n")
+        return connection, refused
+
+    def _answer(self, connection: smtplib.SMTP, message: OutgoingMessage, refused: dict[str, tuple[int, bytes]]) -> str:
+        """Read the server's answer to the data ``_begin`` sent."""
+        self._pending = None
+        try:
+            code, reply = self._translated(connection.getreply)
+            if code != 250:
+                self._abandon(connection, code)
+                raise _by_code(code, _reply_text(reply), "the server refused the message")
+        finally:
+            if not self._batch:
+                self._drop()
+        if refused:
+            raise _refusal(refused, accepted_some=True)
+        log.debug("sent %s to %s via %s", message.message_id, ", ".join(message.recipients), self.settings.where)
+        return message.message_id
+
+    def _translated(self, step: Callable[[], _T]) -> _T:
+        """``step()``, with smtplib's errors translated (see the module docstring)."""
+        try:
+            return step()
+        except smtplib.SMTPRecipientsRefused as error:
+            raise _refusal(error.recipients, accepted_some=False) from None
+        except smtplib.SMTPResponseException as error:
+            # Covers SMTPSenderRefused, SMTPDataError and any other reply with a code.
+            raise _by_code(error.smtp_code, _reply_text(error.smtp_error), "the server refused the message") from None
+        except smtplib.SMTPNotSupportedError as error:
+            where = self.settings.where
+            raise PermanentSmtpError(f"the SMTP server at {where} cannot take this message: {error}") from None
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self._drop()
+            raise TransientSmtpError(f"lost the connection to {self.settings.where}: {_describe(error)}") from None
 
     def _mail(self, connection: smtplib.SMTP, message: OutgoingMessage) -> tuple[int, bytes]:
         connection.ehlo_or_helo_if_needed()

@@ -21,6 +21,7 @@ from email.utils import getaddresses
 from typing import Literal
 
 from notifications.errors import PermanentSmtpError, SmtpDeliveryError, TransientSmtpError
+from notifications.mailer import Submission
 from notifications.message import OutgoingMessage
 
 __all__ = ["Failure", "FakeMailer"]
@@ -63,6 +64,13 @@ class FakeMailer:
                 raise _error(failure, f"recipient {address} set to fail by the test")
         self.sent.append(received)
         return message.message_id
+
+    def submit(self, message: OutgoingMessage) -> Submission:
+        """As ``send``, the answer known at once."""
+        try:
+            return Submission.done(self.send(message))
+        except SmtpDeliveryError as error:
+            return Submission.done(error)
 
     @property
     def message_ids(self) -> list[str]:

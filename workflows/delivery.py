@@ -34,12 +34,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import formataddr
-from typing import Any
 
 from governance.chain import canonical_json, format_timestamp
 from governance.definition import Contact
 from notifications.errors import PermanentSmtpError, SmtpConfigError, TemplateError, TransientSmtpError
 from notifications.ics import meeting_invite
+from notifications.mailer import Mailer, Submission
 from notifications.message import Attachment, OutgoingMessage, build_message, make_message_id
 from notifications.templates import RenderedMessage, TemplateRenderer
 from workflows.claims import SqlClaims
@@ -72,9 +72,19 @@ class _Batch:
     since: dict[str, int] = field(default_factory=dict)
     """Per instance, the stream version after which another worker's records must be looked for."""
     accepted: dict[str, list[tuple[OutboxRow, Send]]] = field(default_factory=dict)
-    """Messages the server accepted, not yet recorded, by instance."""
+    """Messages the server accepted, not yet recorded, by instance (in the order sent)."""
     sent: list[Send] = field(default_factory=list)
     missed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """A message handed to the mailer, and the server's answer to come."""
+
+    row: OutboxRow
+    rendered: RenderedMessage
+    message: OutgoingMessage
+    reply: Submission
 
 
 @dataclass
@@ -83,7 +93,7 @@ class Courier:
 
     claims: SqlClaims
     log: NotificationLog
-    mailer: Any
+    mailer: Mailer
     renderer: TemplateRenderer
     sender: str
     worker: str
@@ -98,26 +108,28 @@ class Courier:
     def deliver(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts) -> None:
         """Settle every row of one claim; one SMTP connection serves the batch.
 
-        The sends are recorded together after the batch, and sent and missed rows are
-        settled together after that (one transaction, not one per row). Also when the
-        batch stops on an error: what the server accepted is recorded before anything
-        is settled, which is what makes a retry safe.
+        The sends of an instance are recorded together once its rows are through the
+        mailer, and sent and missed rows are settled together at the end (one
+        transaction, not one per row). Also when the batch stops on an error: what the
+        server accepted is recorded before anything is settled, which is what makes a
+        retry safe.
         """
         # Before anything is recorded: a row claimed for the first time now cannot have
         # been recorded by anyone at or before the versions this worker saw until now.
         batch = _Batch(since={row.instance: self.log.seen_version(row.instance) for row in rows})
         try:
-            self._deliver(rows, now, counts, batch)
+            to_send = self._triage(rows, now, counts, batch)
+            if to_send:
+                self._send_all(to_send, now, counts, batch)
         finally:
             try:
-                for instance, accepted in batch.accepted.items():
-                    batch.sent += self.log.sent(instance, accepted, now, batch.since[instance])
-                    counts.sent += len(accepted)
-                    counts.message_ids += [send.message_id for _, send in accepted]
+                for instance in list(batch.accepted):
+                    self._record(instance, now, counts, batch)
             finally:
                 self.claims.settle_done(now, batch.sent, batch.missed)
 
-    def _deliver(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+    def _triage(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts, batch: _Batch) -> list[OutboxRow]:
+        """Settle the rows already sent or no longer worth sending; return the rest, to send."""
         recorded: dict[str, dict[str, Send]] = {}
         to_send = []
         for row in rows:
@@ -137,28 +149,64 @@ class Courier:
                 counts.missed += 1
             else:
                 to_send.append(row)
-        if to_send:
-            connection = self.mailer if isinstance(self.mailer, AbstractContextManager) else nullcontext()
-            with connection:
-                for row in to_send:
-                    self._send(row, now, counts, batch)
+        return to_send
 
-    def _send(self, row: OutboxRow, now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+    def _send_all(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+        """Send ``rows`` in order, each message made while the server takes in the one before.
+
+        The mailer's ``submit`` returns once the data is sent, before the server's answer
+        (storing the message is most of the server's work): meanwhile this renders and
+        builds the next message, and records an instance's sends once its run of rows is
+        through (rows come ordered by due time and key, so an instance's rows follow each
+        other). Then it reads the answer and hands the next message over. So rendering
+        and the durable appends overlap the SMTP exchange instead of adding to it.
+        """
+        connection = self.mailer if isinstance(self.mailer, AbstractContextManager) else nullcontext()
+        with connection:
+            on_the_wire: _InFlight | None = None
+            for row in rows:
+                ready = self._prepare(row, now, counts)
+                previous, on_the_wire = on_the_wire, None
+                if previous is not None:
+                    self._settle_send(previous, now, counts, batch)
+                if ready is not None:
+                    rendered, message = ready
+                    on_the_wire = _InFlight(row, rendered, message, self.mailer.submit(message))
+                if previous is not None and previous.row.instance != row.instance:
+                    self._record(previous.row.instance, now, counts, batch)
+            if on_the_wire is not None:
+                self._settle_send(on_the_wire, now, counts, batch)
+
+    def _prepare(
+        self, row: OutboxRow, now: datetime, counts: DeliveryCounts
+    ) -> tuple[RenderedMessage, OutgoingMessage] | None:
         try:
             rendered = self.render(row)
         except TemplateError as error:
             self._fail(row, now, f"cannot render the '{row.kind}' template: {error}", None, counts)
-            return
-        message = self.build(row, rendered, now)
+            return None
+        return rendered, self.build(row, rendered, now)
+
+    def _settle_send(self, sent: _InFlight, now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+        """Wait for the server's answer to one message and act on it."""
+        row = sent.row
         try:
-            message_id = self.mailer.send(message)
+            message_id = sent.reply.result()
         except (TransientSmtpError, SmtpConfigError) as error:
-            self._retry(row, now, str(error), rendered, counts)
+            self._retry(row, now, str(error), sent.rendered, counts)
             return
         except PermanentSmtpError as error:
-            self._fail(row, now, str(error), rendered, counts)
+            self._fail(row, now, str(error), sent.rendered, counts)
             return
-        batch.accepted.setdefault(row.instance, []).append((row, Send(row.key, message_id, message.sha256)))
+        batch.accepted.setdefault(row.instance, []).append((row, Send(row.key, message_id, sent.message.sha256)))
+
+    def _record(self, instance: str, now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+        accepted = batch.accepted.pop(instance, [])
+        if not accepted:
+            return
+        batch.sent += self.log.sent(instance, accepted, now, batch.since[instance])
+        counts.sent += len(accepted)
+        counts.message_ids += [send.message_id for _, send in accepted]
 
     def render(self, row: OutboxRow) -> RenderedMessage:
         if row.kind == FORWARD_KIND:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from governance.events import NOTIFICATION_FAILED, NOTIFICATION_MISSED, NOTIFICATION_SENT, NewEvent, RecordedEvent
+from notifications.errors import NotificationError
+from notifications.mailer import Submission
 from notifications.message import OutgoingMessage
 from notifications.sink import MailSink
 from tests.integration.reminder_support import LONDON, dispose_engines, header, local, services_on, smtp_to, worker_on
@@ -46,6 +48,13 @@ class CrashingMailer:
             self.armed = False
             raise Crash
         return message_id
+
+    def submit(self, message: OutgoingMessage) -> Submission:
+        # The answer at once: what happens after the server accepted the message happens now.
+        try:
+            return Submission.done(self.send(message))
+        except NotificationError as error:
+            return Submission.done(error)
 
 
 class InterruptedMailer(CrashingMailer):

@@ -126,6 +126,24 @@ def test_a_resend_carries_the_same_message_id_and_hash(sink: MailSink, settings:
     assert {message["Message-ID"] for message in sink.messages()} == {first.message_id}
 
 
+def test_submitted_messages_are_answered_in_order_each_with_its_own_outcome(
+    sink: MailSink, settings: SmtpSettings
+) -> None:
+    messages = [notice(f"key-submitted-{number}") for number in range(3)]
+
+    with SmtpMailer(settings) as mailer:
+        first = mailer.submit(messages[0])
+        second = mailer.submit(messages[1])  # reads the answer to the first before starting
+        gone = mailer.submit(notice("key-submitted-gone", GONE))
+        last = mailer.submit(messages[2])
+    # The end of the batch read the last answer: the results are known after it.
+
+    assert [first.result(), second.result(), last.result()] == [message.message_id for message in messages]
+    with pytest.raises(PermanentSmtpError, match="550"):
+        gone.result()
+    assert [message["Message-ID"] for message in sink.messages()] == [message.message_id for message in messages]
+
+
 @pytest.mark.parametrize(
     ("recipient", "error", "code"), [(BUSY, TransientSmtpError, 451), (GONE, PermanentSmtpError, 550)]
 )

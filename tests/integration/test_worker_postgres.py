@@ -32,7 +32,8 @@ from sqlalchemy import Engine, event, select
 
 from bench.worker_bench import QUIET, make_due, populate
 from governance.events import NOTIFICATION_SENT
-from notifications.mailer import SmtpMailer, SmtpSettings
+from notifications.errors import NotificationError
+from notifications.mailer import SmtpMailer, SmtpSettings, Submission
 from notifications.sink import MailSink
 from tests.throwaway_cluster import Cluster, discard_cluster, start_cluster
 from workflows.clock import FixedClock
@@ -183,6 +184,13 @@ class RestartingMailer:
         if self.sent == self.at:
             self.fault()
         return message_id
+
+    def submit(self, message: Any) -> Submission:
+        # The answer at once, so that the fault comes right after the server accepted the message.
+        try:
+            return Submission.done(self.send(message))
+        except NotificationError as error:
+            return Submission.done(error)
 
 
 @pytest.fixture
