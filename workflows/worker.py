@@ -127,6 +127,8 @@ class Worker:
             if not rows:
                 break
             report.claimed += len(rows)
+            unknown = {row.instance for row in rows} - self._identity.keys()
+            self._identity.update(self.claims.definitions(unknown))
             self.courier.deliver(rows, now, report.delivery)
         report.next_wake = now if backlog else self.claims.next_wake()
         report.seconds = perf_counter() - started
@@ -193,8 +195,8 @@ class Worker:
         """The instance's (definition hash, definition id), for its notification events.
 
         Read from the instance's row in the streams projection, which every append keeps
-        in step: folding the instance only to learn its definition cost more than
-        recording its notifications.
+        in step (for a claimed batch, all at once by :meth:`tick`): folding the instance
+        only to learn its definition cost more than recording its notifications.
         """
         found = self._identity.get(instance_id)
         if found is None:
