@@ -9,7 +9,7 @@ costs the CLI nothing, and Jinja2 and aiosmtpd load only when used):
 - ``message``    ``build_message`` (an ``OutgoingMessage``: envelope, bytes, SHA-256),
                  ``make_message_id``, ``Attachment``
 - ``ics``        ``meeting_invite``: an RFC 5545 invitation as an attachment
-- ``mailer``     the ``Mailer`` port, ``SmtpMailer`` and ``SmtpSettings``
+- ``mailer``     the ``Mailer`` port, ``SmtpMailer``, ``SmtpSettings`` and ``Submission``
 - ``sink``       ``MailSink``: the development SMTP server storing into a Maildir
 - ``testing``    ``FakeMailer`` for tests of code that sends mail
 """
