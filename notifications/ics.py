@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifications.message import Attachment
@@ -106,7 +107,9 @@ def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
+@lru_cache(maxsize=1024)
 def _address_line(name: str, address: str, params: str) -> str:
+    # Cached: the same organizer and attendees come back invitation after invitation.
     display, email_address = parseaddr(address)
     if "@" not in email_address:
         raise ValueError(f"'{address}' is not an email address")
@@ -128,6 +131,8 @@ def quote_param(value: str) -> str:
 
 def fold_line(line: str) -> str:
     """Fold a content line into pieces of at most 75 octets, joined by CRLF and a space."""
+    if len(line.encode()) <= MAX_LINE_OCTETS:
+        return line  # most lines: no need to walk the characters
     pieces: list[str] = []
     current, size = "", 0
     for character in line:

@@ -10,40 +10,91 @@ package's errors, so callers decide on three outcomes only:
   The message was not accepted; send the same message again later.
 - ``PermanentSmtpError``: a 5xx reply, a refused recipient. Sending it again will fail.
 
-Used as a context manager, one connection serves a whole batch; before reusing it the
-mailer checks it with NOOP and reconnects if the server has closed it in between. It
-never retries a message itself: a failure during the transaction is reported, because
-only the caller knows whether a resend is safe. Passwords never appear in errors or logs.
+Used as a context manager, one connection serves a whole batch. The mailer sends the
+message's bytes as built (they are what was hashed), without serialising anything again.
+``submit`` hands a message over without waiting for the server's final answer, which
+takes the server longest (it stores the message): the caller prepares the next message
+meanwhile, then reads the answer with ``result()``. One transaction at a time, as SMTP
+without PIPELINING requires: the next ``submit`` reads a pending answer first.
+It does not ask an idle connection whether it is still open (a NOOP round trip before
+every message cost as much as a tenth of the exchange): when the server has closed it in
+between (a timeout, a restart), the first command of the next transaction, ``MAIL``,
+fails or is answered 421, before the server accepted anything of the message, and the
+mailer reconnects and starts that transaction again, once. Any later failure is
+reported, never retried here, because only the caller knows whether a resend is safe.
+Passwords never appear in errors or logs.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from ipaddress import ip_address
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from notifications.errors import PermanentSmtpError, SmtpConfigError, TransientSmtpError
+from notifications.errors import NotificationError, PermanentSmtpError, SmtpConfigError, TransientSmtpError
+from notifications.message import OutgoingMessage
 
-__all__ = ["Mailer", "SmtpMailer", "SmtpSettings"]
+__all__ = ["Mailer", "SmtpMailer", "SmtpSettings", "Submission"]
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
+# SMTP ends the data with a line holding only "."; a line of the message starting with
+# "." gets another one (RFC 5321 4.5.2), as smtplib does it.
+_LINE_STARTING_WITH_DOT = re.compile(rb"(?m)^\.")
+
+
+class Submission:
+    """A message handed to a mailer; :meth:`result` gives the server's answer to it."""
+
+    def __init__(self, answer: Callable[[], str]) -> None:
+        self._answer: Callable[[], str] | None = answer
+        self._outcome: str | NotificationError = ""
+
+    @classmethod
+    def done(cls, outcome: str | NotificationError) -> Submission:
+        """A submission whose answer is already known: a Message-ID or the error."""
+        submission = cls(lambda: "")
+        submission._answer, submission._outcome = None, outcome
+        return submission
+
+    def settle(self) -> None:
+        """Wait for the answer, if not done yet, and keep it for :meth:`result`."""
+        if self._answer is not None:
+            answer, self._answer = self._answer, None
+            try:
+                self._outcome = answer()
+            except NotificationError as error:
+                self._outcome = error
+
+    def result(self) -> str:
+        """The Message-ID once the server accepted the message; raises as ``Mailer.send`` does."""
+        self.settle()
+        if isinstance(self._outcome, NotificationError):
+            raise self._outcome
+        return self._outcome
+
 
 class Mailer(Protocol):
-    """The port for sending one email.
+    """The port for sending email.
 
     ``send`` returns the message's Message-ID once the server (or fake) has accepted it,
     and raises ``TransientSmtpError`` (try again later), ``PermanentSmtpError`` (do not)
-    or ``SmtpConfigError`` (the mailer itself is misconfigured).
+    or ``SmtpConfigError`` (the mailer itself is misconfigured). ``submit`` starts the
+    same and returns at once; its ``result()`` returns or raises what ``send`` would.
     """
 
-    def send(self, message: EmailMessage) -> str: ...
+    def send(self, message: OutgoingMessage) -> str: ...
+
+    def submit(self, message: OutgoingMessage) -> Submission: ...
 
 
 @dataclass(frozen=True)
@@ -94,6 +145,7 @@ class SmtpMailer:
         self.settings = settings
         self._connection: smtplib.SMTP | None = None
         self._batch = False
+        self._pending: Submission | None = None
 
     def check(self) -> None:
         """Connect, STARTTLS and log in as configured, then quit; raises ``SmtpConfigError``."""
@@ -108,16 +160,102 @@ class SmtpMailer:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self._batch = False
-        self._drop()
-
-    def send(self, message: EmailMessage) -> str:
-        """Submit ``message``; return its Message-ID. See the module docstring for the errors."""
-        message_id = message["Message-ID"]
-        if not message_id:
-            raise ValueError("a message to send needs a Message-ID")
-        connection = self._usable_connection()
         try:
-            refused = connection.send_message(message)
+            if self._pending is not None:
+                self._pending.settle()
+        finally:
+            self._drop()
+
+    def send(self, message: OutgoingMessage) -> str:
+        """Submit ``message`` and wait for the answer; return its Message-ID (errors: see the module)."""
+        return self.submit(message).result()
+
+    def submit(self, message: OutgoingMessage) -> Submission:
+        """Hand ``message`` to the server, all of it, without waiting for the final answer.
+
+        Within a batch (the context manager) the answer is read by the submission's
+        ``result()``, or by the next ``submit`` or the end of the batch, whichever comes
+        first. Outside a batch there is nothing to do meanwhile: it is read at once.
+        """
+        if self._pending is not None:
+            self._pending.settle()
+        try:
+            connection, refused = self._translated(lambda: self._begin(message))
+        except NotificationError as error:
+            if not self._batch:
+                self._drop()
+            return Submission.done(error)
+        submission = Submission(lambda: self._answer(connection, message, refused))
+        if self._batch:
+            self._pending = submission
+        else:
+            submission.settle()
+        return submission
+
+    def _begin(self, message: OutgoingMessage) -> tuple[smtplib.SMTP, dict[str, tuple[int, bytes]]]:
+        """MAIL, RCPT for each recipient, DATA and the data, as ``smtplib.SMTP.sendmail`` does.
+
+        Returns the connection and the refused recipients (when some were accepted);
+        raises ``smtplib`` errors.
+        """
+        reused = self._connection is not None
+        connection = self._connected()
+        try:
+            code, reply = self._mail(connection, message)
+        except (smtplib.SMTPServerDisconnected, OSError):
+            if not reused:
+                raise
+            code, reply = 421, b"connection closed"
+        if code == 421 and reused:
+            # The server closed the idle connection in between: nothing of this message
+            # has been accepted, so start it again on a new connection.
+            log.info("SMTP connection to %s was closed by the server; reconnecting", self.settings.where)
+            self._drop()
+            connection = self._connected()
+            code, reply = self._mail(connection, message)
+        if code != 250:
+            self._abandon(connection, code)
+            raise smtplib.SMTPSenderRefused(code, reply, message.sender)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in message.recipients:
+            code, reply = connection.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+            if code == 421:
+                self._drop()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        if len(refused) == len(message.recipients):
+            self._abandon(connection, 0)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        connection.putcmd("data")
+        code, reply = connection.getreply()
+        if code != 354:
+            self._abandon(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+        data = message.data if message.data.endswith(b"\r\n") else message.data + b"\r\n"
+        connection.send(_LINE_STARTING_WITH_DOT.sub(b"..", data) + b".\r\n")
+        return connection, refused
+
+    def _answer(self, connection: smtplib.SMTP, message: OutgoingMessage, refused: dict[str, tuple[int, bytes]]) -> str:
+        """Read the server's answer to the data ``_begin`` sent."""
+        self._pending = None
+        try:
+            code, reply = self._translated(connection.getreply)
+            if code != 250:
+                self._abandon(connection, code)
+                raise _by_code(code, _reply_text(reply), "the server refused the message")
+        finally:
+            if not self._batch:
+                self._drop()
+        if refused:
+            raise _refusal(refused, accepted_some=True)
+        log.debug("sent %s to %s via %s", message.message_id, ", ".join(message.recipients), self.settings.where)
+        return message.message_id
+
+    def _translated(self, step: Callable[[], _T]) -> _T:
+        """``step()``, with smtplib's errors translated (see the module docstring)."""
+        try:
+            return step()
         except smtplib.SMTPRecipientsRefused as error:
             raise _refusal(error.recipients, accepted_some=False) from None
         except smtplib.SMTPResponseException as error:
@@ -129,24 +267,33 @@ class SmtpMailer:
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             self._drop()
             raise TransientSmtpError(f"lost the connection to {self.settings.where}: {_describe(error)}") from None
-        finally:
-            if not self._batch:
-                self._drop()
-        if refused:
-            raise _refusal(refused, accepted_some=True)
-        log.debug("sent %s to %s via %s", message_id, message["To"], self.settings.where)
-        return str(message_id)
 
-    def _usable_connection(self) -> smtplib.SMTP:
-        if self._connection is not None:
+    def _mail(self, connection: smtplib.SMTP, message: OutgoingMessage) -> tuple[int, bytes]:
+        connection.ehlo_or_helo_if_needed()
+        options = []
+        if connection.does_esmtp and connection.has_extn("size"):
+            options.append(f"size={len(message.data)}")
+        if not all(address.isascii() for address in (message.sender, *message.recipients)):
+            # As smtplib.SMTP.send_message: international addresses need the server's SMTPUTF8.
+            if not connection.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("one of the addresses needs SMTPUTF8, which the server lacks")
+            options += ["SMTPUTF8", "BODY=8BITMIME"]
+        return connection.mail(message.sender, options)
+
+    def _abandon(self, connection: smtplib.SMTP, code: int) -> None:
+        """End a refused transaction: reset, so the connection serves the next message.
+
+        A 421 reply means the server is closing the connection; a failed reset, that it has.
+        """
+        if code != 421:
             try:
-                alive = self._connection.noop()[0] == 250
+                connection.rset()
+                return
             except (smtplib.SMTPException, OSError):
-                alive = False
-            if not alive:
-                # The server closed an idle connection (a timeout, a restart): start a new one.
-                log.info("SMTP connection to %s was closed by the server; reconnecting", self.settings.where)
-                self._drop()
+                pass
+        self._drop()
+
+    def _connected(self) -> smtplib.SMTP:
         if self._connection is None:
             try:
                 self._connection = self._connect()

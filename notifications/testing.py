@@ -8,17 +8,21 @@ fail on demand, the way ``SmtpMailer`` fails.
     assert [m["Subject"] for m in mailer.sent] == [...]
 
 A failed send records nothing in ``sent`` (the server did not accept the message) but is
-counted in ``attempts``, so a test can tell a retry from a first try.
+counted in ``attempts``, so a test can tell a retry from a first try. Both hold the
+messages read back from their bytes by the standard parser, as a recipient reads them.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Literal
 
 from notifications.errors import PermanentSmtpError, SmtpDeliveryError, TransientSmtpError
+from notifications.mailer import Submission
+from notifications.message import OutgoingMessage
 
 __all__ = ["Failure", "FakeMailer"]
 
@@ -47,19 +51,26 @@ class FakeMailer:
         self._next_failures.clear()
         self._failing_addresses.clear()
 
-    def send(self, message: EmailMessage) -> str:
-        message_id = message["Message-ID"]
-        if not message_id:
+    def send(self, message: OutgoingMessage) -> str:
+        if not message.message_id:
             raise ValueError("a message to send needs a Message-ID")
-        self.attempts.append(message)
+        received = message_from_bytes(message.data, policy=policy.default)
+        self.attempts.append(received)
         if self._next_failures:
             raise _error(self._next_failures.popleft(), "a failure asked for by the test")
-        for address in self.recipients(message):
+        for address in message.recipients:
             failure = self._failing_addresses.get(address.lower())
             if failure is not None:
                 raise _error(failure, f"recipient {address} set to fail by the test")
-        self.sent.append(message)
-        return str(message_id)
+        self.sent.append(received)
+        return message.message_id
+
+    def submit(self, message: OutgoingMessage) -> Submission:
+        """As ``send``, the answer known at once."""
+        try:
+            return Submission.done(self.send(message))
+        except SmtpDeliveryError as error:
+            return Submission.done(error)
 
     @property
     def message_ids(self) -> list[str]:

@@ -15,6 +15,7 @@ due, not the size of the table. Settling is conditional on the row still being c
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from governance.chain import format_timestamp, parse_timestamp
 from workflows.database import read_connection, write_transaction
 from workflows.outbox_row import OutboxRow, guarded
-from workflows.store.schema import notification_plans, notifications
+from workflows.store.schema import notification_plans, notifications, streams
 
 __all__ = ["SqlClaims"]
 
@@ -89,7 +90,9 @@ class SqlClaims:
             rows = connection.execute(statement).all()
         return sorted((OutboxRow.from_row(row) for row in rows), key=lambda r: (r.due_at, r.key))
 
-    def settle_done(self, now: datetime, sent: list[tuple[str, str, str]], missed: list[tuple[str, str]]) -> None:
+    def settle_done(
+        self, now: datetime, sent: Sequence[tuple[str, str, str]], missed: Sequence[tuple[str, str]]
+    ) -> None:
         """Mark rows sent (key, Message-ID, SHA-256) and missed (key, reason) in one transaction.
 
         Their events are in the log already, so a worker dying before this only costs a
@@ -123,6 +126,19 @@ class SqlClaims:
         except IntegrityError:
             return False
         return True
+
+    def definitions(self, instances: Collection[str]) -> dict[str, tuple[str, str]]:
+        """(definition hash, definition id) of each instance, from the streams projection, in one query.
+
+        A batch's notification events carry them; one query per batch, not one per instance.
+        """
+        if not instances:
+            return {}
+        query = select(streams.c.stream_id, streams.c.definition_hash, streams.c.definition_id).where(
+            streams.c.stream_id.in_(sorted(instances))
+        )
+        with guarded(self.engine, "read the definitions of the claimed notifications", read_connection) as connection:
+            return {str(row[0]): (str(row[1]), str(row[2])) for row in connection.execute(query)}
 
     def next_wake(self) -> datetime | None:
         """The earliest moment something may be due: a planned row, an expiring lease, a re-plan."""

@@ -1,20 +1,27 @@
 """Delivering claimed notifications: render, build, send, record, settle.
 
-For each claimed row, in this order:
+For each claimed row of a batch, in this order:
 
-1. If its ``NotificationSent`` is already in the log (a worker died after recording but
-   before settling), settle it as sent: nothing is sent twice.
+1. If it was claimed before (a worker died, or its lease ran out) and its
+   ``NotificationSent`` is already in the log, settle it as sent: nothing is sent twice.
 2. If it is no longer worth sending (``stale_after`` passed while nobody could send it),
    record ``NotificationMissed`` with the reason and settle it missed.
 3. Render it, build the message (the Message-ID derives from the key, the Date from the
    first attempt, so a resend after a crash between send and record is the same
-   message), send it through the mailer, append ``NotificationSent`` (key, Message-ID,
-   SHA-256 of the message) to ``notifications:<instance>`` and settle it sent.
+   message) and send it through the mailer.
+
+Then, once the batch is through the mailer, every accepted message is recorded —
+``NotificationSent`` (key, Message-ID, SHA-256 of the message) — in one append per
+instance stream (a group commit: see :mod:`workflows.notification_log` for how each key
+is still recorded exactly once), and only then are the rows settled sent. A crash
+before that append loses no record: the rows stay claimed, are claimed again when the
+lease runs out, are found unrecorded and are sent again, with the same Message-ID and
+the same bytes. At worst a batch of messages goes out twice; none is ever marked sent
+without its record.
 
 A transient SMTP failure puts the row back with exponential backoff; when the attempts
 run out, or on a permanent failure, ``NotificationFailed`` is recorded and the message is
-forwarded to the instance's secretary with the reason. Every event carries a command key
-derived from the notification key, so recording twice writes once.
+forwarded to the instance's secretary with the reason.
 """
 
 from __future__ import annotations
@@ -26,18 +33,17 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
 from email.utils import formataddr
-from typing import Any
 
 from governance.chain import canonical_json, format_timestamp
 from governance.definition import Contact
 from notifications.errors import PermanentSmtpError, SmtpConfigError, TemplateError, TransientSmtpError
 from notifications.ics import meeting_invite
-from notifications.message import Attachment, build_message, make_message_id, message_sha256
+from notifications.mailer import Mailer, Submission
+from notifications.message import Attachment, OutgoingMessage, build_message, make_message_id
 from notifications.templates import RenderedMessage, TemplateRenderer
 from workflows.claims import SqlClaims
-from workflows.notification_log import NotificationLog
+from workflows.notification_log import NotificationLog, Send
 from workflows.outbox_row import OutboxRow
 
 __all__ = ["DELIVERY_FAILED_RULE", "FORWARD_KIND", "Courier", "DeliveryCounts"]
@@ -60,11 +66,25 @@ class DeliveryCounts:
 
 
 @dataclass
-class _Done:
-    """Rows of a batch whose events are recorded, waiting to be settled together."""
+class _Batch:
+    """What one batch has done so far: sends to record, then rows to settle together."""
 
-    sent: list[tuple[str, str, str]] = field(default_factory=list)
+    since: dict[str, int] = field(default_factory=dict)
+    """Per instance, the stream version after which another worker's records must be looked for."""
+    accepted: dict[str, list[tuple[OutboxRow, Send]]] = field(default_factory=dict)
+    """Messages the server accepted, not yet recorded, by instance (in the order sent)."""
+    sent: list[Send] = field(default_factory=list)
     missed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """A message handed to the mailer, and the server's answer to come."""
+
+    row: OutboxRow
+    rendered: RenderedMessage
+    message: OutgoingMessage
+    reply: Submission
 
 
 @dataclass
@@ -73,7 +93,7 @@ class Courier:
 
     claims: SqlClaims
     log: NotificationLog
-    mailer: Any
+    mailer: Mailer
     renderer: TemplateRenderer
     sender: str
     worker: str
@@ -88,53 +108,105 @@ class Courier:
     def deliver(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts) -> None:
         """Settle every row of one claim; one SMTP connection serves the batch.
 
-        Sent and missed rows are settled together at the end (one transaction, not one
-        per row): their events are recorded first, which is what makes a retry safe.
+        The sends of an instance are recorded together once its rows are through the
+        mailer, and sent and missed rows are settled together at the end (one
+        transaction, not one per row). Also when the batch stops on an error: what the
+        server accepted is recorded before anything is settled, which is what makes a
+        retry safe.
         """
-        done = _Done()
+        # Before anything is recorded: a row claimed for the first time now cannot have
+        # been recorded by anyone at or before the versions this worker saw until now.
+        batch = _Batch(since={row.instance: self.log.seen_version(row.instance) for row in rows})
         try:
-            to_send = []
-            for row in rows:
-                recorded = self.log.recorded_send(row) if row.first_attempt_at and row.first_attempt_at < now else None
-                if recorded is not None:
-                    done.sent.append((row.key, *recorded))
-                    counts.recovered += 1
-                elif row.stale_after is not None and row.stale_after <= now:
-                    self.log.missed(row, now)
-                    done.missed.append((row.key, row.stale_reason))
-                    counts.missed += 1
-                else:
-                    to_send.append(row)
+            to_send = self._triage(rows, now, counts, batch)
             if to_send:
-                batch = self.mailer if isinstance(self.mailer, AbstractContextManager) else nullcontext()
-                with batch:
-                    for row in to_send:
-                        self._send(row, now, counts, done)
-        except Exception:
-            self.claims.settle_done(now, done.sent, done.missed)
-            raise
-        self.claims.settle_done(now, done.sent, done.missed)
+                self._send_all(to_send, now, counts, batch)
+        finally:
+            try:
+                for instance in list(batch.accepted):
+                    self._record(instance, now, counts, batch)
+            finally:
+                self.claims.settle_done(now, batch.sent, batch.missed)
 
-    def _send(self, row: OutboxRow, now: datetime, counts: DeliveryCounts, done: _Done) -> None:
+    def _triage(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts, batch: _Batch) -> list[OutboxRow]:
+        """Settle the rows already sent or no longer worth sending; return the rest, to send."""
+        recorded: dict[str, dict[str, Send]] = {}
+        to_send = []
+        for row in rows:
+            if row.first_attempt_at is not None and row.first_attempt_at < now:
+                # Claimed before: its send may be recorded already, by us or by another worker.
+                if row.instance not in recorded:
+                    recorded[row.instance] = self.log.recorded_sends(row.instance)
+                    batch.since[row.instance] = 0
+                found = recorded[row.instance].get(row.key)
+                if found is not None:
+                    batch.sent.append(found)
+                    counts.recovered += 1
+                    continue
+            if row.stale_after is not None and row.stale_after <= now:
+                self.log.missed(row, now)
+                batch.missed.append((row.key, row.stale_reason))
+                counts.missed += 1
+            else:
+                to_send.append(row)
+        return to_send
+
+    def _send_all(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+        """Send ``rows`` in order, each message made while the server takes in the one before.
+
+        The mailer's ``submit`` returns once the data is sent, before the server's answer
+        (storing the message is most of the server's work): meanwhile this renders and
+        builds the next message, and records an instance's sends once its run of rows is
+        through (rows come ordered by due time and key, so an instance's rows follow each
+        other). Then it reads the answer and hands the next message over. So rendering
+        and the durable appends overlap the SMTP exchange instead of adding to it.
+        """
+        connection = self.mailer if isinstance(self.mailer, AbstractContextManager) else nullcontext()
+        with connection:
+            on_the_wire: _InFlight | None = None
+            for row in rows:
+                ready = self._prepare(row, now, counts)
+                previous, on_the_wire = on_the_wire, None
+                if previous is not None:
+                    self._settle_send(previous, now, counts, batch)
+                if ready is not None:
+                    rendered, message = ready
+                    on_the_wire = _InFlight(row, rendered, message, self.mailer.submit(message))
+                if previous is not None and previous.row.instance != row.instance:
+                    self._record(previous.row.instance, now, counts, batch)
+            if on_the_wire is not None:
+                self._settle_send(on_the_wire, now, counts, batch)
+
+    def _prepare(
+        self, row: OutboxRow, now: datetime, counts: DeliveryCounts
+    ) -> tuple[RenderedMessage, OutgoingMessage] | None:
         try:
             rendered = self.render(row)
         except TemplateError as error:
             self._fail(row, now, f"cannot render the '{row.kind}' template: {error}", None, counts)
-            return
-        message = self.build(row, rendered, now)
+            return None
+        return rendered, self.build(row, rendered, now)
+
+    def _settle_send(self, sent: _InFlight, now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+        """Wait for the server's answer to one message and act on it."""
+        row = sent.row
         try:
-            message_id = self.mailer.send(message)
+            message_id = sent.reply.result()
         except (TransientSmtpError, SmtpConfigError) as error:
-            self._retry(row, now, str(error), rendered, counts)
+            self._retry(row, now, str(error), sent.rendered, counts)
             return
         except PermanentSmtpError as error:
-            self._fail(row, now, str(error), rendered, counts)
+            self._fail(row, now, str(error), sent.rendered, counts)
             return
-        digest = message_sha256(message)
-        self.log.sent(row, now, message_id, digest)
-        done.sent.append((row.key, message_id, digest))
-        counts.sent += 1
-        counts.message_ids.append(message_id)
+        batch.accepted.setdefault(row.instance, []).append((row, Send(row.key, message_id, sent.message.sha256)))
+
+    def _record(self, instance: str, now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+        accepted = batch.accepted.pop(instance, [])
+        if not accepted:
+            return
+        batch.sent += self.log.sent(instance, accepted, now, batch.since[instance])
+        counts.sent += len(accepted)
+        counts.message_ids += [send.message_id for _, send in accepted]
 
     def render(self, row: OutboxRow) -> RenderedMessage:
         if row.kind == FORWARD_KIND:
@@ -142,7 +214,7 @@ class Courier:
             return RenderedMessage(row.kind, context["subject"], context["text"], context["html"])
         return self.renderer.render(row.kind, row.context)
 
-    def build(self, row: OutboxRow, rendered: RenderedMessage, now: datetime) -> EmailMessage:
+    def build(self, row: OutboxRow, rendered: RenderedMessage, now: datetime) -> OutgoingMessage:
         """The message for ``row``: the same bytes whenever it is built again for this row."""
         composed = row.first_attempt_at or now
         attachments: list[Attachment] = []

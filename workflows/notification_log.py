@@ -1,17 +1,26 @@
 """The audit record of notifications: events in the stream ``notifications:<instance>``.
 
 Reminders are audit events too (DOMAIN.md rule 11): notice given can be proven from the
-log, not from the mutable outbox. Each event carries a command key derived from the
-notification key and the event type, so a worker that records again after a crash
-writes nothing new, and the key tells whether a send was already recorded.
+log, not from the mutable outbox.
+
+``NotificationSent`` is recorded for a whole batch at once: one append per instance
+stream holds the sends of that instance (a group commit; one durable append per message
+cost as much as the SMTP exchange itself). Exactly once per notification key is kept by
+the stream's version instead of a command key per message: :meth:`NotificationLog.sent`
+appends after the version the worker had seen before it claimed the rows; if anything
+was appended since (another worker whose lease ran over may have recorded one of these
+keys), the append fails on the version, and it reads what was appended, leaves out the
+keys recorded there and tries again. ``NotificationFailed`` and
+``NotificationMissed`` are rare and appended one by one, with a command key derived from
+the notification key and the event type, so recording one twice writes once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from governance import events as ev
 from governance.chain import canonical_json, format_timestamp
@@ -20,11 +29,19 @@ from workflows.errors import ConcurrencyConflict
 from workflows.outbox_row import OutboxRow
 from workflows.store.base import AppendRequest, CommandRecord, EventStore
 
-__all__ = ["NotificationLog", "notification_stream"]
+__all__ = ["NotificationLog", "Send", "notification_stream"]
 
 STREAM_PREFIX: Final = "notifications:"
 _APPEND_TRIES: Final = 8
-_TAGS: Final = {ev.NOTIFICATION_SENT: "sent", ev.NOTIFICATION_FAILED: "failed", ev.NOTIFICATION_MISSED: "missed"}
+_TAGS: Final = {ev.NOTIFICATION_FAILED: "failed", ev.NOTIFICATION_MISSED: "missed"}
+
+
+class Send(NamedTuple):
+    """A message the server accepted for ``key``: what its ``NotificationSent`` records."""
+
+    key: str
+    message_id: str
+    sha256: str
 
 
 def notification_stream(instance: str) -> str:
@@ -54,28 +71,70 @@ class NotificationLog:
         self.identity = identity
         self._versions: dict[str, int] = {}
 
-    def recorded_send(self, row: OutboxRow) -> tuple[str, str] | None:
-        """(Message-ID, SHA-256) when this notification's ``NotificationSent`` is already in the log."""
-        found = self.store.find_command(command_key(ev.NOTIFICATION_SENT, row.key))
-        if found is None:
-            return None
-        return str(found.response["message_id"]), str(found.response["sha256"])
+    def seen_version(self, instance: str) -> int:
+        """The version of the instance's stream this worker last read or wrote (0: never).
 
-    def sent(self, row: OutboxRow, now: datetime, message_id: str, sha256: str) -> None:
-        extra = {"message_id": message_id, "sha256": sha256, "attempt": row.attempts + 1}
-        self._append(row, ev.NOTIFICATION_SENT, extra, now)
+        Take it before claiming, or right after (before recording anything), and pass it
+        to :meth:`sent`: no other worker can have recorded a row first claimed after that.
+        """
+        return self._versions.get(notification_stream(instance), 0)
+
+    def recorded_sends(self, instance: str) -> dict[str, Send]:
+        """Every ``NotificationSent`` of the instance, by notification key."""
+        return _sends(self._read(notification_stream(instance), 0))
+
+    def sent(self, instance: str, rows: Sequence[tuple[OutboxRow, Send]], now: datetime, since: int) -> list[Send]:
+        """Record ``rows`` (all of ``instance``) in one append, each key exactly once.
+
+        ``since`` is a version of the stream after which a record of these rows by another
+        worker may exist (:meth:`seen_version`, or 0 for rows claimed before). The append
+        is tried right after ``since``: when it succeeds, nothing was appended after
+        ``since``, so no key was recorded before; when it fails on the version, what was
+        appended is read, the keys recorded there are left out, and it is tried again.
+        Returns the sends as the log holds them: for a key another worker recorded
+        first, its record.
+        """
+        stream = notification_stream(instance)
+        pending = list(rows)
+        found: dict[str, Send] = {}
+        version = since
+        for _ in range(_APPEND_TRIES):
+            events = [
+                NewEvent(ev.NOTIFICATION_SENT, self._data(row, self._sent_extra(row, send)), now)
+                for row, send in pending
+            ]
+            try:
+                self._append(self._request(stream, instance, version, now), events)
+            except ConcurrencyConflict:
+                # Another worker appended to this stream after ``version``: read what it wrote.
+                news = self._read(stream, version)
+                version = news[-1].version if news else version
+                found |= _sends(news)
+                pending = [(row, send) for row, send in pending if row.key not in found]
+                if pending:
+                    continue
+            found |= {row.key: send for row, send in pending}
+            break
+        else:
+            raise ConcurrencyConflict(stream, version)
+        return [found[row.key] for row, _ in rows]
 
     def failed(self, row: OutboxRow, now: datetime, error: str, attempts: int) -> None:
-        self._append(row, ev.NOTIFICATION_FAILED, {"error": error, "attempts": attempts}, now)
+        self._append_once(row, ev.NOTIFICATION_FAILED, {"error": error, "attempts": attempts}, now)
 
     def missed(self, row: OutboxRow, now: datetime) -> None:
-        self._append(row, ev.NOTIFICATION_MISSED, {"reason": row.stale_reason}, now)
+        self._append_once(row, ev.NOTIFICATION_MISSED, {"reason": row.stale_reason}, now)
 
     def history(self, instance: str) -> list[RecordedEvent]:
         return self.store.read_stream(notification_stream(instance))
 
-    def _append(self, row: OutboxRow, event_type: str, extra: dict[str, Any], now: datetime) -> None:
-        data: dict[str, Any] = {
+    @staticmethod
+    def _sent_extra(row: OutboxRow, send: Send) -> dict[str, Any]:
+        return {"message_id": send.message_id, "sha256": send.sha256, "attempt": row.attempts + 1}
+
+    @staticmethod
+    def _data(row: OutboxRow, extra: Mapping[str, Any]) -> dict[str, Any]:
+        return {
             "key": row.key,
             "instance": row.instance,
             "rule": row.rule,
@@ -87,38 +146,64 @@ class NotificationLog:
             "due_at": format_timestamp(row.due_at),
             **extra,
         }
+
+    def _request(
+        self, stream: str, instance: str, version: int, now: datetime, command: CommandRecord | None = None
+    ) -> AppendRequest:
+        definition_hash, definition_id = self.identity(instance)
+        return AppendRequest(
+            stream_id=stream,
+            expected_version=version,
+            actor=f"govflow worker {self.worker}",
+            definition_hash=definition_hash,
+            definition_id=definition_id,
+            recorded_at=now,
+            phase="notifications",
+            meta={"source": "worker", "worker": self.worker, "clock": "simulated" if self.simulated else "system"},
+            command=command,
+        )
+
+    def _read(self, stream: str, after: int) -> list[RecordedEvent]:
+        news = self.store.read_stream(stream, after_version=after)
+        if news:
+            self._versions[stream] = max(self._versions.get(stream, 0), news[-1].version)
+        return news
+
+    def _append(self, request: AppendRequest, events: Sequence[NewEvent]) -> list[RecordedEvent]:
+        try:
+            written = self.store.append(request, events)
+        except ConcurrencyConflict:
+            self._versions.pop(request.stream_id, None)
+            raise
+        if written:
+            self._versions[request.stream_id] = written[-1].version
+        else:
+            self._versions.pop(request.stream_id, None)  # already recorded: our cached head may be stale
+        return written
+
+    def _append_once(self, row: OutboxRow, event_type: str, extra: dict[str, Any], now: datetime) -> None:
         stream = notification_stream(row.instance)
         key = command_key(event_type, row.key)
-        response = {"message_id": extra.get("message_id"), "sha256": extra.get("sha256")}
-        # Only the key and type identify the command: a rebuilt message may differ in nothing else.
+        # Only the key and type identify the command: a retry may differ in nothing else.
         request_hash = hashlib.sha256(canonical_json({"key": row.key, "type": event_type}).encode()).hexdigest()
-        definition_hash, definition_id = self.identity(row.instance)
-        meta = {"source": "worker", "worker": self.worker, "clock": "simulated" if self.simulated else "system"}
+        command = CommandRecord(key, stream, request_hash, {"message_id": None, "sha256": None})
+        event = NewEvent(event_type, self._data(row, extra), now)
         for _ in range(_APPEND_TRIES):
             version = self._versions.get(stream)
             if version is None:
                 summary = self.store.stream(stream)
                 version = summary.version if summary is not None else 0
-            request = AppendRequest(
-                stream_id=stream,
-                expected_version=version,
-                actor=f"govflow worker {self.worker}",
-                definition_hash=definition_hash,
-                definition_id=definition_id,
-                recorded_at=now,
-                phase="notifications",
-                meta=meta,
-                command=CommandRecord(key, stream, request_hash, response),
-            )
             try:
-                written = self.store.append(request, [NewEvent(event_type, data, now)])
+                self._append(self._request(stream, row.instance, version, now, command), [event])
             except ConcurrencyConflict:
-                # Another worker appended to this stream meanwhile: read its head again.
-                self._versions.pop(stream, None)
-                continue
-            if written:
-                self._versions[stream] = written[-1].version
-            else:
-                self._versions.pop(stream, None)  # already recorded: our cached head may be stale
+                continue  # another worker appended to this stream meanwhile: read its head again
             return
         raise ConcurrencyConflict(stream, self._versions.get(stream, 0))
+
+
+def _sends(events: Iterable[RecordedEvent]) -> dict[str, Send]:
+    return {
+        str(event.data["key"]): Send(str(event.data["key"]), str(event.data["message_id"]), str(event.data["sha256"]))
+        for event in events
+        if event.type == ev.NOTIFICATION_SENT
+    }

@@ -32,6 +32,7 @@ from governance.reminders import NEWS_RULES, Plan, plan_notifications, withdrawa
 from notifications.templates import TemplateRenderer
 from workflows.claims import SqlClaims
 from workflows.delivery import DELIVERY_FAILED_RULE, Courier, DeliveryCounts
+from workflows.errors import UnknownInstance
 from workflows.notification_log import NotificationLog
 from workflows.outbox import SqlOutbox
 from workflows.services import Services, is_instance_stream
@@ -126,6 +127,8 @@ class Worker:
             if not rows:
                 break
             report.claimed += len(rows)
+            unknown = {row.instance for row in rows} - self._identity.keys()
+            self._identity.update(self.claims.definitions(unknown))
             self.courier.deliver(rows, now, report.delivery)
         report.next_wake = now if backlog else self.claims.next_wake()
         report.seconds = perf_counter() - started
@@ -189,10 +192,18 @@ class Worker:
         return plan
 
     def identity(self, instance_id: str) -> tuple[str, str]:
+        """The instance's (definition hash, definition id), for its notification events.
+
+        Read from the instance's row in the streams projection, which every append keeps
+        in step (for a claimed batch, all at once by :meth:`tick`): folding the instance
+        only to learn its definition cost more than recording its notifications.
+        """
         found = self._identity.get(instance_id)
         if found is None:
-            definition = self.services.load(instance_id).definition
-            found = self._identity[instance_id] = (definition.content_hash, definition.id)
+            summary = self.services.store.stream(instance_id)
+            if summary is None:
+                raise UnknownInstance(instance_id)
+            found = self._identity[instance_id] = (summary.definition_hash, summary.definition_id)
         return found
 
     def secretary(self, instance_id: str) -> Contact | None:

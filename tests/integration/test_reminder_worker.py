@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import pytest
 
-from governance.events import NOTIFICATION_FAILED, NOTIFICATION_MISSED, NOTIFICATION_SENT
+from governance.events import NOTIFICATION_FAILED, NOTIFICATION_MISSED, NOTIFICATION_SENT, NewEvent, RecordedEvent
+from notifications.errors import NotificationError
+from notifications.mailer import Submission
+from notifications.message import OutgoingMessage
 from notifications.sink import MailSink
 from tests.integration.reminder_support import LONDON, dispose_engines, header, local, services_on, smtp_to, worker_on
 from workflows.clock import FixedClock
 from workflows.database import migrate
+from workflows.store.base import AppendRequest
 from workflows.worker import Worker
 
 
@@ -39,12 +42,57 @@ class CrashingMailer:
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.inner.__exit__(*exc)
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: OutgoingMessage) -> str:
         message_id: str = self.inner.send(message)
         if self.armed:
             self.armed = False
             raise Crash
         return message_id
+
+    def submit(self, message: OutgoingMessage) -> Submission:
+        # The answer at once: what happens after the server accepted the message happens now.
+        try:
+            return Submission.done(self.send(message))
+        except NotificationError as error:
+            return Submission.done(error)
+
+
+class InterruptedMailer(CrashingMailer):
+    """The real SMTP mailer, letting ``meanwhile`` run once after the server accepted a message."""
+
+    def __init__(self, inner: Any, meanwhile: Callable[[], object]) -> None:
+        super().__init__(inner)
+        self.meanwhile = meanwhile
+
+    def send(self, message: OutgoingMessage) -> str:
+        message_id: str = self.inner.send(message)
+        if self.armed:
+            self.armed = False
+            self.meanwhile()
+        return message_id
+
+
+class CountingAppends:
+    """The worker's event store, keeping the event types of each append that wrote.
+
+    ``before_sent`` runs once, just before the first append of ``NotificationSent`` events.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.appended: list[list[str]] = []
+        self.before_sent: Callable[[], object] | None = None
+
+    def append(self, request: AppendRequest, events: Sequence[NewEvent]) -> list[RecordedEvent]:
+        if self.before_sent is not None and any(event.type == NOTIFICATION_SENT for event in events):
+            run, self.before_sent = self.before_sent, None
+            run()
+        written: list[RecordedEvent] = self.inner.append(request, events)
+        self.appended.append([event.type for event in events])
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 @pytest.fixture
@@ -110,6 +158,60 @@ def test_a_worker_killed_after_recording_does_not_send_again(url: str, sink: Mai
     assert report.delivery.recovered == count > 0  # every message sent before the crash, none sent again
     assert report.delivery.sent == 0 and len(sink.messages()) == count
     assert max(Counter(header(m, "Message-ID") for m in sink.messages()).values()) == 1
+
+
+def test_the_sends_of_a_batch_are_recorded_in_one_append_per_instance(
+    url: str, sink: MailSink, clock: FixedClock
+) -> None:
+    worker = worker_on(url, clock, smtp_to(sink), batch_size=200)
+    store = worker.log.store = CountingAppends(worker.log.store)  # type: ignore[assignment]
+
+    report = worker.tick(local(date(2019, 10, 30)))  # a week of notices at once, for one instance
+
+    recorded = [types for types in store.appended if NOTIFICATION_SENT in types]
+    assert report.delivery.sent > 1 and recorded == [[NOTIFICATION_SENT] * report.delivery.sent]
+    assert [e.data["message_id"] for e in sent_events(worker)] == report.delivery.message_ids
+    assert len(sink.messages()) == report.delivery.sent
+
+
+def test_a_worker_whose_lease_ran_out_while_sending_records_each_notification_once(
+    url: str, sink: MailSink, clock: FixedClock
+) -> None:
+    now = local(date(2019, 9, 13))
+    other = worker_on(url, clock, smtp_to(sink), "other")
+    # After its first message the slow worker stalls past its lease: the other claims its rows,
+    # sends them and records them before the slow one records anything.
+    stalled = InterruptedMailer(smtp_to(sink), lambda: other.tick(now + timedelta(minutes=11)))
+    slow = worker_on(url, clock, stalled, "slow")
+
+    slow.tick(now)
+
+    keys = Counter(e.data["key"] for e in sent_events(slow))
+    ids = Counter(header(m, "Message-ID") for m in sink.messages())
+    assert len(keys) == len(ids) > 1 and max(keys.values()) == 1  # each recorded once
+    assert max(ids.values()) == 2  # sent twice (at least once), always with the same Message-ID
+    assert {row.state for row in slow.outbox.rows("selep-lis") if row.due_at <= now} == {"sent", "missed"}
+
+
+def test_sends_recorded_meanwhile_by_another_worker_are_not_recorded_again(
+    url: str, sink: MailSink, clock: FixedClock
+) -> None:
+    now = local(date(2019, 9, 13))
+    other = worker_on(url, clock, smtp_to(sink), "other")
+    slow = worker_on(url, clock, smtp_to(sink), "slow")
+    store = slow.log.store = CountingAppends(slow.log.store)  # type: ignore[assignment]
+    # Between reading the stream and appending to it, the other worker (the slow one's lease
+    # ran out) sends and records the same notifications: the append fails on the stream's
+    # version, and the slow worker reads what was recorded instead of recording it again.
+    store.before_sent = lambda: other.tick(now + timedelta(minutes=11))
+
+    report = slow.tick(now)
+
+    recorded = sent_events(slow)
+    keys = Counter(e.data["key"] for e in recorded)
+    assert report.delivery.sent == len(keys) > 1 and max(keys.values()) == 1
+    assert {e.meta["worker"] for e in recorded} == {"other"}
+    assert not [types for types in store.appended if NOTIFICATION_SENT in types]
 
 
 def test_two_workers_on_one_database_send_each_notification_once(url: str, sink: MailSink, clock: FixedClock) -> None:

@@ -8,8 +8,8 @@ import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
-from email.message import EmailMessage
 from pathlib import Path
+from time import sleep
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from aiosmtpd.smtp import AuthResult
 from notifications.errors import PermanentSmtpError, SmtpConfigError, TransientSmtpError
 from notifications.ics import meeting_invite
 from notifications.mailer import SmtpMailer, SmtpSettings
-from notifications.message import build_message, make_message_id, message_sha256
+from notifications.message import OutgoingMessage, build_message, make_message_id
 from notifications.sink import MailSink
 from notifications.templates import KINDS, SAMPLE_CONTEXT, RenderedMessage, TemplateRenderer
 
@@ -42,7 +42,7 @@ def settings(sink: MailSink) -> SmtpSettings:
     return SmtpSettings(host=sink.host, port=sink.port, sender=SENDER, timeout=5)
 
 
-def notice(key: str, *to: str, kind: str = "call_for_papers", invite: bool = False, **context: Any) -> EmailMessage:
+def notice(key: str, *to: str, kind: str = "call_for_papers", invite: bool = False, **context: Any) -> OutgoingMessage:
     rendered = RENDERER.render(kind, {**SAMPLE_CONTEXT[kind], **context})
     attachments = [board_meeting()] if invite else []
     return build_message(
@@ -90,7 +90,7 @@ def test_several_messages_over_one_connection_arrive_with_their_message_id_and_i
         returned = [mailer.send(message) for message in messages]
 
     arrived = sink.messages()
-    assert returned == [message["Message-ID"] for message in messages]
+    assert returned == [message.message_id for message in messages]
     assert [message["Message-ID"] for message in arrived] == returned
     assert len({message["X-Peer"] for message in arrived}) == 1  # one connection for the batch
     for message in arrived:
@@ -111,7 +111,7 @@ def test_what_arrives_is_byte_for_byte_the_message_that_was_hashed(sink: MailSin
     (stored,) = [box.get_bytes(key) for key in box.iterkeys()]
     trace_headers = 3  # Return-Path, X-RcptTo, X-Peer
     sent = b"\r\n".join(stored.split(b"\n")[trace_headers:])
-    assert hashlib.sha256(sent).hexdigest() == message_sha256(message)
+    assert hashlib.sha256(sent).hexdigest() == message.sha256
     assert sink.messages()[0]["Subject"] == "Gate passed: Final draft – “agreed” by the Strategic Board"
 
 
@@ -122,8 +122,26 @@ def test_a_resend_carries_the_same_message_id_and_hash(sink: MailSink, settings:
         mailer.send(first)
         mailer.send(resend)
 
-    assert message_sha256(first) == message_sha256(resend)
-    assert {message["Message-ID"] for message in sink.messages()} == {first["Message-ID"]}
+    assert first.sha256 == resend.sha256
+    assert {message["Message-ID"] for message in sink.messages()} == {first.message_id}
+
+
+def test_submitted_messages_are_answered_in_order_each_with_its_own_outcome(
+    sink: MailSink, settings: SmtpSettings
+) -> None:
+    messages = [notice(f"key-submitted-{number}") for number in range(3)]
+
+    with SmtpMailer(settings) as mailer:
+        first = mailer.submit(messages[0])
+        second = mailer.submit(messages[1])  # reads the answer to the first before starting
+        gone = mailer.submit(notice("key-submitted-gone", GONE))
+        last = mailer.submit(messages[2])
+    # The end of the batch read the last answer: the results are known after it.
+
+    assert [first.result(), second.result(), last.result()] == [message.message_id for message in messages]
+    with pytest.raises(PermanentSmtpError, match="550"):
+        gone.result()
+    assert [message["Message-ID"] for message in sink.messages()] == [message.message_id for message in messages]
 
 
 @pytest.mark.parametrize(
@@ -176,6 +194,19 @@ def test_the_mailer_reconnects_after_the_server_drops_the_connection(sink: MailS
 
     before, after = sink.messages()
     assert before["X-Peer"] != after["X-Peer"]
+
+
+def test_the_mailer_reconnects_after_the_server_timed_out_the_idle_connection(tmp_path: Path) -> None:
+    with MailSink(tmp_path / "mail", smtp_options={"timeout": 0.2}) as impatient:
+        settings = SmtpSettings(host=impatient.host, port=impatient.port, sender=SENDER, timeout=5)
+        with SmtpMailer(settings) as mailer:
+            mailer.send(notice("key-before"))
+            sleep(0.6)  # the server says 421 and closes the idle connection
+            mailer.send(notice("key-after"))
+        before, after = impatient.messages()
+
+    assert before["X-Peer"] != after["X-Peer"]
+    assert after["Message-ID"] == make_message_id("key-after", "selep.example")
 
 
 def test_sending_while_the_server_is_down_is_transient_and_works_once_it_is_back(

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from dataclasses import replace
 
 import pytest
 
 from notifications.errors import PermanentSmtpError, TransientSmtpError
 from notifications.mailer import Mailer
-from notifications.message import build_message, make_message_id
+from notifications.message import OutgoingMessage, build_message, make_message_id
 from notifications.templates import RenderedMessage
 from notifications.testing import FakeMailer
 
 RENDERED = RenderedMessage("gate_passed", "Gate passed", "text\n", "<p>html</p>\n")
 
 
-def message(key: str, *to: str) -> EmailMessage:
+def message(key: str, *to: str) -> OutgoingMessage:
     return build_message(
         sender="govflow@selep.example",
         to=list(to) or ["alex.morgan@selep.example"],
@@ -66,8 +66,7 @@ def test_the_fake_fails_every_send_to_a_chosen_address_until_it_recovers() -> No
 
 
 def test_the_fake_refuses_a_message_without_a_message_id() -> None:
-    bare = message("a")
-    del bare["Message-ID"]
+    bare = replace(message("a"), message_id="")
 
     with pytest.raises(ValueError, match="Message-ID"):
         FakeMailer().send(bare)
