@@ -108,9 +108,9 @@ class Courier:
     def deliver(self, rows: list[OutboxRow], now: datetime, counts: DeliveryCounts) -> None:
         """Settle every row of one claim; one SMTP connection serves the batch.
 
-        The sends of an instance are recorded together once its rows are through the
-        mailer, and sent and missed rows are settled together at the end (one
-        transaction, not one per row). Also when the batch stops on an error: what the
+        The batch's sends are recorded together once its rows are through the mailer (one
+        append per instance, one commit for all), and sent and missed rows are settled
+        together at the end (one transaction, not one per row). Also when the batch stops on an error: what the
         server accepted is recorded before anything is settled, which is what makes a
         retry safe.
         """
@@ -123,8 +123,7 @@ class Courier:
                 self._send_all(to_send, now, counts, batch)
         finally:
             try:
-                for instance in list(batch.accepted):
-                    self._record(instance, now, counts, batch)
+                self._record(now, counts, batch)
             finally:
                 self.claims.settle_done(now, batch.sent, batch.missed)
 
@@ -156,10 +155,9 @@ class Courier:
 
         The mailer's ``submit`` returns once the data is sent, before the server's answer
         (storing the message is most of the server's work): meanwhile this renders and
-        builds the next message, and records an instance's sends once its run of rows is
-        through (rows come ordered by due time and key, so an instance's rows follow each
-        other). Then it reads the answer and hands the next message over. So rendering
-        and the durable appends overlap the SMTP exchange instead of adding to it.
+        builds the next message, then reads the answer and hands the next message over.
+        So rendering overlaps the SMTP exchange instead of adding to it; the sends are
+        recorded after the last answer, in one commit (:meth:`_record`).
         """
         connection = self.mailer if isinstance(self.mailer, AbstractContextManager) else nullcontext()
         with connection:
@@ -172,8 +170,6 @@ class Courier:
                 if ready is not None:
                     rendered, message = ready
                     on_the_wire = _InFlight(row, rendered, message, self.mailer.submit(message))
-                if previous is not None and previous.row.instance != row.instance:
-                    self._record(previous.row.instance, now, counts, batch)
             if on_the_wire is not None:
                 self._settle_send(on_the_wire, now, counts, batch)
 
@@ -200,13 +196,15 @@ class Courier:
             return
         batch.accepted.setdefault(row.instance, []).append((row, Send(row.key, message_id, sent.message.sha256)))
 
-    def _record(self, instance: str, now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
-        accepted = batch.accepted.pop(instance, [])
+    def _record(self, now: datetime, counts: DeliveryCounts, batch: _Batch) -> None:
+        """Record every accepted send of the batch: one append per instance, one commit for all."""
+        accepted, batch.accepted = batch.accepted, {}
         if not accepted:
             return
-        batch.sent += self.log.sent(instance, accepted, now, batch.since[instance])
-        counts.sent += len(accepted)
-        counts.message_ids += [send.message_id for _, send in accepted]
+        batch.sent += self.log.sent_all(accepted, now, batch.since)
+        for rows in accepted.values():
+            counts.sent += len(rows)
+            counts.message_ids += [send.message_id for _, send in rows]
 
     def render(self, row: OutboxRow) -> RenderedMessage:
         if row.kind == FORWARD_KIND:

@@ -4,8 +4,9 @@ Reminders are audit events too (DOMAIN.md rule 11): notice given can be proven f
 log, not from the mutable outbox.
 
 ``NotificationSent`` is recorded for a whole batch at once: one append per instance
-stream holds the sends of that instance (a group commit; one durable append per message
-cost as much as the SMTP exchange itself). Exactly once per notification key is kept by
+stream holds the sends of that instance, and the appends of every instance of the batch
+commit together (a group commit; one durable append per message cost as much as the
+SMTP exchange itself). Exactly once per notification key is kept by
 the stream's version instead of a command key per message: :meth:`NotificationLog.sent`
 appends after the version the worker had seen before it claimed the rows; if anything
 was appended since (another worker whose lease ran over may have recorded one of these
@@ -118,6 +119,55 @@ class NotificationLog:
         else:
             raise ConcurrencyConflict(stream, version)
         return [found[row.key] for row, _ in rows]
+
+    def sent_all(
+        self, accepted: Mapping[str, Sequence[tuple[OutboxRow, Send]]], now: datetime, since: Mapping[str, int]
+    ) -> list[Send]:
+        """Record the sends of several instances as :meth:`sent` does, in one transaction.
+
+        One append per instance stream, all committed at once (``EventStore.append_many``):
+        one durable commit for the batch instead of one per instance. When a stream has
+        moved since it was seen, nothing is written; what was appended to that stream is
+        read, the keys recorded there are left out and the batch is tried again (as
+        :meth:`sent` does for one stream). Returns the sends as the log holds them.
+        """
+        pending = {instance: list(rows) for instance, rows in accepted.items() if rows}
+        versions = {instance: since[instance] for instance in pending}
+        found: dict[str, Send] = {}
+        for _ in range(len(pending) + _APPEND_TRIES):
+            todo = [instance for instance, rows in pending.items() if rows]
+            batch = [
+                (
+                    self._request(notification_stream(instance), instance, versions[instance], now),
+                    [
+                        NewEvent(ev.NOTIFICATION_SENT, self._data(row, self._sent_extra(row, send)), now)
+                        for row, send in pending[instance]
+                    ],
+                )
+                for instance in todo
+            ]
+            try:
+                written = self.store.append_many(batch)
+            except ConcurrencyConflict as conflict:
+                moved = conflict.stream_id.removeprefix(STREAM_PREFIX)
+                news = self._read(conflict.stream_id, versions[moved]) if moved in versions else []
+                if not news:
+                    break  # not a stream that moved on: record each instance alone
+                versions[moved] = news[-1].version
+                found |= _sends(news)
+                pending[moved] = [(row, send) for row, send in pending[moved] if row.key not in found]
+                continue
+            for instance, events in zip(todo, written, strict=True):
+                if events:
+                    self._versions[notification_stream(instance)] = events[-1].version
+                found |= {row.key: send for row, send in pending[instance]}
+            break
+        else:
+            raise ConcurrencyConflict(STREAM_PREFIX + "*", 0)
+        for instance, rows in pending.items():
+            if any(row.key not in found for row, _ in rows):
+                found |= {send.key: send for send in self.sent(instance, rows, now, versions[instance])}
+        return [found[row.key] for rows in accepted.values() for row, _ in rows]
 
     def failed(self, row: OutboxRow, now: datetime, error: str, attempts: int) -> None:
         self._append_once(row, ev.NOTIFICATION_FAILED, {"error": error, "attempts": attempts}, now)

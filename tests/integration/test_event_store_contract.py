@@ -440,3 +440,75 @@ def test_an_append_on_a_connection_the_server_dropped_is_made_on_a_fresh_one(pos
         assert [e.version for e in sql_store.read_stream("lis-1")] == [1, 2]
     finally:
         engine.dispose()
+
+
+# -- several streams in one transaction -------------------------------------------------------
+
+
+def test_a_batch_appends_to_several_streams_in_order_with_gapless_positions_and_chains(store: EventStore) -> None:
+    store.append(request("lis-1", 0), [event(INSTANCE_STARTED)])
+
+    recorded = store.append_many(
+        [
+            (request("lis-2", 0), [event(INSTANCE_STARTED), event(step=1)]),
+            (request("lis-1", 1, command=command("k1")), [event(step=1)]),
+            (request("lis-3", 0), [event(INSTANCE_STARTED)]),
+        ]
+    )
+
+    assert [[(e.stream_id, e.version, e.position) for e in done] for done in recorded] == [
+        [("lis-2", 1, 2), ("lis-2", 2, 3)],
+        [("lis-1", 2, 4)],
+        [("lis-3", 1, 5)],
+    ]
+    assert positions(store) == [1, 2, 3, 4, 5]
+    for stream in ("lis-1", "lis-2", "lis-3"):
+        events = store.read_stream(stream)
+        assert [e.prev_hash for e in events] == [GENESIS_HASH, *(e.hash for e in events[:-1])]
+        assert all(recomputed_hash(e) == e.hash for e in events)
+        summary = store.stream(stream)
+        assert summary is not None and summary.version == events[-1].version
+    assert store.find_command("k1") is not None
+
+
+def test_a_batch_with_one_stale_version_writes_nothing(store: EventStore) -> None:
+    store.append(request("lis-1", 0), [event(INSTANCE_STARTED)])
+    store.append(request("lis-2", 0), [event(INSTANCE_STARTED)])
+
+    with pytest.raises(ConcurrencyConflict) as conflict:
+        store.append_many(
+            [
+                (request("lis-3", 0, command=command("k3", stream_id="lis-3")), [event(INSTANCE_STARTED)]),
+                (request("lis-1", 1), [event(step=1)]),
+                (request("lis-2", 0), [event(INSTANCE_STARTED)]),  # lis-2 is at version 1
+            ]
+        )
+    assert conflict.value.stream_id == "lis-2"  # the stream that moved, so that a caller can catch up on it
+
+    assert positions(store) == [1, 2]
+    assert store.stream("lis-3") is None
+    assert store.find_command("k3") is None
+    summary = store.stream("lis-1")
+    assert summary is not None and summary.version == 1
+
+
+def test_a_batch_skips_an_append_whose_command_key_was_recorded(store: EventStore) -> None:
+    store.append(request("lis-1", 0, command=command("k1")), [event(INSTANCE_STARTED)])
+
+    recorded = store.append_many(
+        [(request("lis-1", 0, command=command("k1")), [event(INSTANCE_STARTED)]), (request("lis-2", 0), [event()])]
+    )
+
+    assert [len(done) for done in recorded] == [0, 1]
+    assert positions(store) == [1, 2]
+
+
+def test_a_batch_naming_a_stream_twice_is_refused(store: EventStore) -> None:
+    with pytest.raises(ValueError, match="'lis-1' comes twice"):
+        store.append_many([(request("lis-1", 0), [event(INSTANCE_STARTED)]), (request("lis-1", 1), [event()])])
+    assert positions(store) == []
+
+
+def test_an_empty_batch_writes_nothing(store: EventStore) -> None:
+    assert store.append_many([]) == []
+    assert positions(store) == []

@@ -81,14 +81,21 @@ class CountingAppends:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.appended: list[list[str]] = []
+        self.commits: list[list[list[str]]] = []  # the appends of each commit
         self.before_sent: Callable[[], object] | None = None
 
     def append(self, request: AppendRequest, events: Sequence[NewEvent]) -> list[RecordedEvent]:
-        if self.before_sent is not None and any(event.type == NOTIFICATION_SENT for event in events):
+        (written,) = self.append_many([(request, events)])
+        return written
+
+    def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
+        """Each append of the batch counts as one (they commit together)."""
+        if self.before_sent is not None and any(e.type == NOTIFICATION_SENT for _, events in batch for e in events):
             run, self.before_sent = self.before_sent, None
             run()
-        written: list[RecordedEvent] = self.inner.append(request, events)
-        self.appended.append([event.type for event in events])
+        written: list[list[RecordedEvent]] = self.inner.append_many(batch)
+        self.commits.append([[event.type for event in events] for _, events in batch])
+        self.appended += self.commits[-1]
         return written
 
     def __getattr__(self, name: str) -> Any:
@@ -172,6 +179,25 @@ def test_the_sends_of_a_batch_are_recorded_in_one_append_per_instance(
     assert report.delivery.sent > 1 and recorded == [[NOTIFICATION_SENT] * report.delivery.sent]
     assert [e.data["message_id"] for e in sent_events(worker)] == report.delivery.message_ids
     assert len(sink.messages()) == report.delivery.sent
+
+
+def test_the_sends_of_a_batch_over_several_instances_commit_together(
+    url: str, sink: MailSink, clock: FixedClock
+) -> None:
+    started = clock.now()
+    services = services_on(url, clock)
+    for other in ("lis-kent", "lis-essex"):
+        services.start("selep-lis-2019", other, actor="programme officer", day=started.date())
+    worker = worker_on(url, clock, smtp_to(sink), batch_size=500)
+    store = worker.log.store = CountingAppends(worker.log.store)  # type: ignore[assignment]
+
+    report = worker.tick(local(date(2019, 10, 30)))
+
+    streams = {e.stream_id for e in store.inner.iter_all() if e.type == NOTIFICATION_SENT}
+    assert streams == {"notifications:selep-lis", "notifications:lis-kent", "notifications:lis-essex"}
+    (sends,) = [appends for appends in store.commits if any(NOTIFICATION_SENT in types for types in appends)]
+    assert len(sends) == 3  # one append per instance, one commit for the three
+    assert sum(len(types) for types in sends) == report.delivery.sent == len(sink.messages())
 
 
 def test_a_worker_whose_lease_ran_out_while_sending_records_each_notification_once(

@@ -75,6 +75,15 @@ class EventStore(Protocol):
         """Append ``events`` atomically after ``request.expected_version``; see the module contract."""
         ...
 
+    def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
+        """Several appends, each to a different stream, in one transaction: all or none.
+
+        Each is checked as :meth:`append` checks it (version, command key); the first that
+        fails fails the batch and nothing is written. One durable commit for many streams:
+        the worker records a batch's sends this way. Returns each append's events, in order.
+        """
+        ...
+
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after ``after_version`` (all by default) in version order."""
         ...
@@ -107,3 +116,14 @@ class EventStore(Protocol):
     def load_definition(self, definition_hash: str) -> str | None:
         """The source text stored under a content hash, or None."""
         ...
+
+
+def check_batch(requests: Sequence[AppendRequest]) -> None:
+    """Refuse (``ValueError``) a batch that appends to a stream twice or after a negative version."""
+    seen: set[str] = set()
+    for request in requests:
+        if request.expected_version < 0:
+            raise ValueError(f"expected_version must be >= 0, not {request.expected_version}")
+        if request.stream_id in seen:
+            raise ValueError(f"a batch appends to each stream once; '{request.stream_id}' comes twice")
+        seen.add(request.stream_id)

@@ -17,8 +17,8 @@ from typing import Any
 from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, parse_timestamp
 from governance.events import EventPayload, NewEvent, RecordedEvent
 from workflows.errors import CommandKeyReused, ConcurrencyConflict
-from workflows.store.base import AppendRequest, CommandRecord, StreamSummary
-from workflows.store.sealing import prepare, seal, to_recorded
+from workflows.store.base import AppendRequest, CommandRecord, StreamSummary, check_batch
+from workflows.store.sealing import EventText, prepare, seal, to_recorded
 
 
 class InMemoryEventStore:
@@ -36,46 +36,62 @@ class InMemoryEventStore:
 
     def append(self, request: AppendRequest, events: Sequence[NewEvent]) -> list[RecordedEvent]:
         """Append atomically after ``request.expected_version``; see the contract in ``base``."""
-        if request.expected_version < 0:
-            raise ValueError(f"expected_version must be >= 0, not {request.expected_version}")
-        texts, meta, recorded_at = prepare(request, events)
-        response = None if request.command is None else canonical_json(request.command.response)
+        (recorded,) = self.append_many([(request, events)])
+        return recorded
+
+    def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
+        """Several appends to distinct streams, all or none; see the contract in ``base``."""
+        check_batch([request for request, _ in batch])
+        prepared = [(request, *prepare(request, events)) for request, events in batch]
         with self._lock:
-            if request.command is not None:
-                seen = self._commands.get(request.command.key)
-                if seen is not None:
-                    if seen[0].request_hash != request.command.request_hash:
-                        raise CommandKeyReused(request.command.key)
-                    return []
-            current = self._streams.get(request.stream_id)
-            if (current.version if current else 0) != request.expected_version:
-                raise ConcurrencyConflict(request.stream_id, request.expected_version)
-            history = self._by_stream.get(request.stream_id, [])
-            sealed = seal(
-                request,
-                texts,
-                meta,
-                recorded_at,
-                first_version=request.expected_version + 1,
-                first_position=len(self._log) + 1,
-                prev_hash=history[-1]["hash"] if history else GENESIS_HASH,
-            )
-            # Everything that can fail has run: from here on the append cannot half-happen.
-            rows = [item.row for item in sealed]
-            self._log.extend(rows)
-            self._by_stream.setdefault(request.stream_id, []).extend(rows)
-            now = parse_timestamp(recorded_at)
-            self._streams[request.stream_id] = StreamSummary(
-                stream_id=request.stream_id,
-                version=request.expected_version + len(rows),
-                definition_id=current.definition_id if current else request.definition_id,
-                definition_hash=request.definition_hash,
-                phase=request.phase,
-                created_at=current.created_at if current else now,
-                updated_at=now,
-            )
-            if request.command is not None and response is not None:
-                self._commands[request.command.key] = (request.command, response)
+            todo = []
+            for request, texts, meta, recorded_at in prepared:
+                if request.command is not None:
+                    seen = self._commands.get(request.command.key)
+                    if seen is not None:
+                        if seen[0].request_hash != request.command.request_hash:
+                            raise CommandKeyReused(request.command.key)
+                        continue
+                current = self._streams.get(request.stream_id)
+                if (current.version if current else 0) != request.expected_version:
+                    raise ConcurrencyConflict(request.stream_id, request.expected_version)
+                todo.append((request, texts, meta, recorded_at))
+            # Everything that can fail has run: from here on the batch cannot half-happen.
+            recorded = {
+                request.stream_id: self._write(request, texts, meta, recorded_at)
+                for request, texts, meta, recorded_at in todo
+            }
+        return [recorded.get(request.stream_id, []) for request, _ in batch]
+
+    def _write(
+        self, request: AppendRequest, texts: list[EventText], meta: str, recorded_at: str
+    ) -> list[RecordedEvent]:
+        current = self._streams.get(request.stream_id)
+        history = self._by_stream.get(request.stream_id, [])
+        sealed = seal(
+            request,
+            texts,
+            meta,
+            recorded_at,
+            first_version=request.expected_version + 1,
+            first_position=len(self._log) + 1,
+            prev_hash=history[-1]["hash"] if history else GENESIS_HASH,
+        )
+        rows = [item.row for item in sealed]
+        self._log.extend(rows)
+        self._by_stream.setdefault(request.stream_id, []).extend(rows)
+        now = parse_timestamp(recorded_at)
+        self._streams[request.stream_id] = StreamSummary(
+            stream_id=request.stream_id,
+            version=request.expected_version + len(rows),
+            definition_id=current.definition_id if current else request.definition_id,
+            definition_hash=request.definition_hash,
+            phase=request.phase,
+            created_at=current.created_at if current else now,
+            updated_at=now,
+        )
+        if request.command is not None:
+            self._commands[request.command.key] = (request.command, canonical_json(request.command.response))
         return [item.event for item in sealed]
 
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:

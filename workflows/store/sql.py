@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, Final, cast
@@ -28,7 +29,7 @@ from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, par
 from governance.events import EventPayload, NewEvent, RecordedEvent
 from workflows.database import DriverWriter, StaleConnection, read_connection, store_error, write_transaction
 from workflows.errors import CommandKeyReused, ConcurrencyConflict, StoreError
-from workflows.store.base import AppendRequest, CommandRecord, StreamSummary
+from workflows.store.base import AppendRequest, CommandRecord, StreamSummary, check_batch
 from workflows.store.schema import command_keys, definitions, events, streams
 from workflows.store.sealing import EventText, Sealed, prepare, seal, to_recorded
 
@@ -134,6 +135,7 @@ class SqlEventStore:
         self._allocate = _for_dialect(_RAW_ALLOCATE, dialect)
         self._insert_events = _for_dialect(_RAW_INSERT_EVENTS, dialect)
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         self._postgresql = dialect == "postgresql"
         self._writer = DriverWriter(engine)
 
@@ -146,69 +148,96 @@ class SqlEventStore:
 
         Raises ``ConcurrencyConflict``, ``CommandKeyReused`` or ``StoreError``.
         """
-        if request.expected_version < 0:
-            raise ValueError(f"expected_version must be >= 0, not {request.expected_version}")
-        texts, meta, recorded_at = prepare(request, events)
+        (recorded,) = self.append_many([(request, events)])
+        return recorded
+
+    def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
+        """Several appends, each to its own stream, in one transaction: all or none.
+
+        See the contract in ``base``. Raises as :meth:`append` does; a conflict names the
+        first stream found moved (or, when the database refused a row, the first of the batch).
+        """
+        if not batch:
+            return []
+        items = [_Pending(request, *prepare(request, events)) for request, events in batch]
+        check_batch([item.request for item in items])
+        first = items[0].request
         try:
             try:
-                sealed = self._append(request, texts, meta, recorded_at)
+                sealed = self._append(items)
             except StaleConnection:
                 # A connection held since an earlier append died before this one committed
                 # (e.g. the server restarted): nothing was recorded, so run it once more.
-                sealed = self._append(request, texts, meta, recorded_at)
+                sealed = self._append(items)
         except self._driver_error as error:
             wrapped = cast(
                 DBAPIError, DBAPIError.instance(None, None, error, self._driver_error, dialect=self._engine.dialect)
             )
             if _lost_race(wrapped):
-                raise ConcurrencyConflict(request.stream_id, request.expected_version) from error
-            raise store_error(self._engine, wrapped, f"append to '{request.stream_id}'") from error
+                raise ConcurrencyConflict(first.stream_id, first.expected_version) from error
+            raise store_error(self._engine, wrapped, f"append to '{first.stream_id}'") from error
         except DBAPIError as error:
             # Taking a connection from the pool (connecting, or PostgreSQL's pre-ping) fails wrapped.
             if _lost_race(error):
-                raise ConcurrencyConflict(request.stream_id, request.expected_version) from error
-            raise store_error(self._engine, error, f"append to '{request.stream_id}'") from error
-        if sealed is None:
-            return []
-        return [item.event for item in sealed]
+                raise ConcurrencyConflict(first.stream_id, first.expected_version) from error
+            raise store_error(self._engine, error, f"append to '{first.stream_id}'") from error
+        return [[] if done is None else [item.event for item in done] for done in sealed]
 
-    def _append(
-        self, request: AppendRequest, texts: list[EventText], meta: str, recorded_at: str
-    ) -> list[Sealed] | None:
-        """One attempt at the append's transaction; None when the command key was recorded already."""
-        count = len(texts)
-        # The driver's own cursor: the append is a handful of small statements, and
-        # SQLAlchemy's per-transaction and per-statement work cost more than SQLite
-        # spent running them.
+    def _append(self, items: Sequence[_Pending]) -> list[list[Sealed] | None]:
+        """One attempt at the transaction; None for an item whose command key was recorded already.
+
+        The driver's own cursor: an append is a handful of small statements, and
+        SQLAlchemy's per-transaction and per-statement work cost more than SQLite spent
+        running them. Locks are taken as a single append takes them, the streams' rows
+        (in stream order) and then ``log_head``, so appends and batches cannot deadlock.
+        """
         with self._writer.transaction() as cursor:
-            if request.command is not None and self._command_seen(cursor, request.command):
-                return None
-            if self._postgresql and request.expected_version > 0:
-                prev_hash, last_position = self._advance_and_allocate(cursor, request, count, recorded_at)
+            fresh = [
+                item.request.command is None or not self._command_seen(cursor, item.request.command) for item in items
+            ]
+            todo = [item for item, new in zip(items, fresh, strict=True) if new]
+            count = sum(len(item.texts) for item in todo)
+            if len(todo) == 1 and self._postgresql and todo[0].request.expected_version > 0:
+                # The common case on PostgreSQL: moving the head and allocating in one round trip.
+                prev_hash, last_position = self._advance_and_allocate(cursor, todo[0].request, count, todo[0].now)
+                chained = {todo[0].request.stream_id: prev_hash}
             else:
-                prev_hash = self._advance_stream(cursor, request, count, recorded_at)
-                cursor.execute(self._allocate, {"count": count})
-                last_position = int(cursor.fetchone()[0])
-            sealed = seal(
-                request,
-                texts,
-                meta,
-                recorded_at,
-                first_version=request.expected_version + 1,
-                first_position=last_position - count + 1,
-                prev_hash=prev_hash,
-            )
-            if count == 1:
-                # The common case; psycopg's executemany costs a pipeline set-up of its own.
-                cursor.execute(self._insert_events, sealed[0].row)
-            elif self._postgresql and count <= _PG_ROWS_PER_INSERT:
-                # One multi-row INSERT: one round trip, where executemany pipelines one per row.
-                cursor.execute(_pg_insert_rows(count), [item.row[name] for item in sealed for name in _EVENT_COLUMNS])
-            else:
-                cursor.executemany(self._insert_events, [item.row for item in sealed])
-            if request.command is not None:
-                cursor.execute(self._insert_command, _command_row(request.command, recorded_at))
-        return sealed
+                chained = {
+                    item.request.stream_id: self._advance_stream(cursor, item.request, len(item.texts), item.now)
+                    for item in sorted(todo, key=lambda item: item.request.stream_id)
+                }
+                last_position = 0
+                if count:
+                    cursor.execute(self._allocate, {"count": count})
+                    last_position = int(cursor.fetchone()[0])
+            position = last_position - count + 1
+            sealed: dict[str, list[Sealed]] = {}
+            for item in todo:
+                request = item.request
+                sealed[request.stream_id] = done = seal(
+                    request,
+                    item.texts,
+                    item.meta,
+                    item.now,
+                    first_version=request.expected_version + 1,
+                    first_position=position,
+                    prev_hash=chained[request.stream_id],
+                )
+                position += len(done)
+                self._insert(cursor, done)
+                if request.command is not None:
+                    cursor.execute(self._insert_command, _command_row(request.command, item.now))
+        return [sealed[item.request.stream_id] if new else None for item, new in zip(items, fresh, strict=True)]
+
+    def _insert(self, cursor: Any, sealed: list[Sealed]) -> None:
+        if len(sealed) == 1:
+            # The common case; psycopg's executemany costs a pipeline set-up of its own.
+            cursor.execute(self._insert_events, sealed[0].row)
+        elif self._postgresql and len(sealed) <= _PG_ROWS_PER_INSERT:
+            # One multi-row INSERT: one round trip, where executemany pipelines one per row.
+            cursor.execute(_pg_insert_rows(len(sealed)), [item.row[name] for item in sealed for name in _EVENT_COLUMNS])
+        else:
+            cursor.executemany(self._insert_events, [item.row for item in sealed])
 
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after ``after_version``, in version order; empty if none."""
@@ -329,19 +358,21 @@ class SqlEventStore:
     def _advance_stream(self, cursor: Any, request: AppendRequest, count: int, now: str) -> str:
         """Move the stream's head from the expected version; return the hash to chain onto."""
         if request.expected_version == 0:
-            # A second writer creating the same stream fails on the primary key: a conflict.
-            cursor.execute(
-                self._insert_stream,
-                {
-                    "stream_id": request.stream_id,
-                    "version": count,
-                    "definition_id": request.definition_id,
-                    "definition_hash": request.definition_hash,
-                    "phase": request.phase,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
+            row = {
+                "stream_id": request.stream_id,
+                "version": count,
+                "definition_id": request.definition_id,
+                "definition_hash": request.definition_hash,
+                "phase": request.phase,
+                "created_at": now,
+                "updated_at": now,
+            }
+            try:
+                cursor.execute(self._insert_stream, row)
+            except self._integrity_error as error:
+                # The stream exists: another writer created it first. Named here, where the
+                # stream is known (in a batch, the driver's error does not say which).
+                raise ConcurrencyConflict(request.stream_id, 0) from error
             return GENESIS_HASH
         cursor.execute(
             self._advance,
@@ -439,3 +470,13 @@ def _is_unique_violation(error: IntegrityError) -> bool:
     if getattr(orig, "sqlite_errorname", None) in _SQLITE_UNIQUE_ERRORS:
         return True
     return str(orig).startswith("UNIQUE constraint failed")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """One append of a batch, serialised before the transaction (``sealing.prepare``)."""
+
+    request: AppendRequest
+    texts: list[EventText]
+    meta: str
+    now: str  # recorded_at, as stored

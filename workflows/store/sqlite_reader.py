@@ -134,6 +134,9 @@ class SqliteReader:
     def append(self, request: AppendRequest, events: Sequence[NewEvent]) -> list[RecordedEvent]:
         raise StoreError("this view of the database is read-only")
 
+    def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
+        raise StoreError("this view of the database is read-only")
+
     def save_definition(self, definition_hash: str, definition_id: str, version: str, content: str) -> None:
         raise StoreError("this view of the database is read-only")
 
