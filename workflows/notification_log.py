@@ -34,6 +34,9 @@ __all__ = ["NotificationLog", "Send", "notification_stream"]
 
 STREAM_PREFIX: Final = "notifications:"
 _APPEND_TRIES: Final = 8
+# A batch over many streams meets more appends by other workers: after a few tries on the
+# streams that moved, each instance is recorded alone (and retried on its own).
+_BATCH_TRIES: Final = 3
 _TAGS: Final = {ev.NOTIFICATION_FAILED: "failed", ev.NOTIFICATION_MISSED: "missed"}
 
 
@@ -129,12 +132,28 @@ class NotificationLog:
         one durable commit for the batch instead of one per instance. When a stream has
         moved since it was seen, nothing is written; what was appended to that stream is
         read, the keys recorded there are left out and the batch is tried again (as
-        :meth:`sent` does for one stream). Returns the sends as the log holds them.
+        :meth:`sent` does for one stream), a few times, before each instance is recorded
+        alone by :meth:`sent`. Returns the sends as the log holds them.
         """
         pending = {instance: list(rows) for instance, rows in accepted.items() if rows}
         versions = {instance: since[instance] for instance in pending}
         found: dict[str, Send] = {}
-        for _ in range(len(pending) + _APPEND_TRIES):
+
+        def catch_up(instance: str) -> bool:
+            """Read what was appended to the instance's stream since ``versions``; False if nothing."""
+            news = self._read(notification_stream(instance), versions[instance])
+            if not news:
+                return False
+            versions[instance] = news[-1].version
+            found.update(_sends(news))
+            pending[instance] = [(row, send) for row, send in pending[instance] if row.key not in found]
+            return True
+
+        for instance in pending:
+            if self._versions.get(notification_stream(instance), 0) > versions[instance]:
+                catch_up(instance)  # this worker appended since (a missed notice): no need to fail first
+        recorded = False
+        for _ in range(_BATCH_TRIES):
             todo = [instance for instance, rows in pending.items() if rows]
             batch = [
                 (
@@ -150,23 +169,20 @@ class NotificationLog:
                 written = self.store.append_many(batch)
             except ConcurrencyConflict as conflict:
                 moved = conflict.stream_id.removeprefix(STREAM_PREFIX)
-                news = self._read(conflict.stream_id, versions[moved]) if moved in versions else []
-                if not news:
-                    break  # not a stream that moved on: record each instance alone
-                versions[moved] = news[-1].version
-                found |= _sends(news)
-                pending[moved] = [(row, send) for row, send in pending[moved] if row.key not in found]
-                continue
+                if moved in versions and catch_up(moved):
+                    continue
+                break  # not a stream that moved on: record each instance alone
             for instance, events in zip(todo, written, strict=True):
                 if events:
                     self._versions[notification_stream(instance)] = events[-1].version
                 found |= {row.key: send for row, send in pending[instance]}
+            recorded = True
             break
-        else:
-            raise ConcurrencyConflict(STREAM_PREFIX + "*", 0)
-        for instance, rows in pending.items():
-            if any(row.key not in found for row, _ in rows):
-                found |= {send.key: send for send in self.sent(instance, rows, now, versions[instance])}
+        if not recorded:
+            # Other workers keep appending to these streams: record each instance alone.
+            for instance, rows in pending.items():
+                if rows:
+                    found |= {send.key: send for send in self.sent(instance, rows, now, versions[instance])}
         return [found[row.key] for rows in accepted.values() for row, _ in rows]
 
     def failed(self, row: OutboxRow, now: datetime, error: str, attempts: int) -> None:
