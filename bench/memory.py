@@ -23,6 +23,17 @@ CHUNK = 500
 
 
 def _peak_mib() -> float:
+    """This process's peak resident set size, in MiB.
+
+    ``VmHWM`` where Linux has it: ``ru_maxrss`` keeps the high-water mark of the process
+    before it exec'd (here, the whole benchmark that spawned it), so it would report the
+    parent's peak, not the replay's.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
