@@ -15,7 +15,7 @@ write, runs in a :class:`DriverWriter` transaction on the driver's own cursor.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
@@ -154,7 +154,7 @@ class DriverWriter:
 
     A connection an error left unusable (server restarted, connection lost) is dropped
     from the pool; :meth:`transaction` reports whether the failed attempt may simply be
-    retried. The kept connection goes back when the engine is disposed, or on :meth:`close`.
+    retried. The kept connection is closed when the engine is disposed.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -207,16 +207,6 @@ class DriverWriter:
             if kept:
                 self._kept_lock.release()
 
-    def close(self) -> None:
-        """Return the kept connection to the pool."""
-        self._release(lambda pooled: pooled.close())
-
-    def _release(self, release: Callable[[Any], object]) -> None:
-        kept, self._kept = self._kept, None
-        if kept is not None:
-            with suppress(Exception):  # gone already
-                release(kept)
-
     def _drop(self, pooled: Any, kept: bool) -> None:
         if kept:
             self._kept = None
@@ -235,7 +225,10 @@ class DriverWriter:
 
     def _on_dispose(self, _engine: Engine) -> None:
         # The engine has replaced its pool already: close the connection, not check it in.
-        self._release(lambda pooled: pooled.invalidate())
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            with suppress(Exception):  # gone already
+                kept.invalidate()
 
 
 class StaleConnection(Exception):

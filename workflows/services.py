@@ -213,30 +213,22 @@ class Services:
         replay = self._replayed(key, request)
         if replay is not None:
             return replay
+
+        def attempt(instance: Instance) -> Outcome:
+            version = instance.version  # the domain applies its events to the instance as it decides
+            new_events = decide(instance, self.clock.now())
+            return self._commit(instance, version, new_events, actor=actor, key=key, request=request)
+
         instance, fresh = self._checkout(instance_id)
         try:
             try:
-                outcome = self._commit(
-                    instance,
-                    instance.version,
-                    decide(instance, self.clock.now()),
-                    actor=actor,
-                    key=key,
-                    request=request,
-                )
+                outcome = attempt(instance)
             except ConcurrencyConflict:
                 if fresh:
                     raise
                 # The cached copy was behind the log: decide again on what the log says now.
                 instance, _ = self._checkout(instance_id)
-                outcome = self._commit(
-                    instance,
-                    instance.version,
-                    decide(instance, self.clock.now()),
-                    actor=actor,
-                    key=key,
-                    request=request,
-                )
+                outcome = attempt(instance)
         except GovernanceError:
             # Another copy of this keyed command may have been recorded since the check above:
             # the rules then refuse it on what the log shows, but it must answer as that copy did.

@@ -169,18 +169,20 @@ class SqlEventStore:
                 # A connection held since an earlier append died before this one committed
                 # (e.g. the server restarted): nothing was recorded, so run it once more.
                 sealed = self._append(items)
-        except self._driver_error as error:
-            wrapped = cast(
-                DBAPIError, DBAPIError.instance(None, None, error, self._driver_error, dialect=self._engine.dialect)
+        except (self._driver_error, DBAPIError) as error:
+            # The append's statements fail with the driver's own errors; taking a connection
+            # from the pool (connecting, PostgreSQL's pre-ping) fails wrapped by SQLAlchemy.
+            wrapped = (
+                error
+                if isinstance(error, DBAPIError)
+                else cast(
+                    DBAPIError,
+                    DBAPIError.instance(None, None, error, self._driver_error, dialect=self._engine.dialect),
+                )
             )
             if _lost_race(wrapped):
                 raise ConcurrencyConflict(first.stream_id, first.expected_version) from error
             raise store_error(self._engine, wrapped, f"append to '{first.stream_id}'") from error
-        except DBAPIError as error:
-            # Taking a connection from the pool (connecting, or PostgreSQL's pre-ping) fails wrapped.
-            if _lost_race(error):
-                raise ConcurrencyConflict(first.stream_id, first.expected_version) from error
-            raise store_error(self._engine, error, f"append to '{first.stream_id}'") from error
         return [[] if done is None else [item.event for item in done] for done in sealed]
 
     def _append(self, items: Sequence[_Pending]) -> list[list[Sealed] | None]:
