@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from json.encoder import encode_basestring
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
 
 GENESIS_HASH: Final = "0" * 64
@@ -24,12 +24,25 @@ TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 # One encoder for every call: ``json.dumps`` with options builds a new one each time,
 # which costs more than encoding a small payload.
-_canonical: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# Its C core, made once: ``JSONEncoder.encode`` makes a new one on every call. It keeps
+# no circular-reference marks (they would be shared between calls): a cycle ends in
+# RecursionError, reported as the ValueError ``json`` gives.
+_chunks: Final[Callable[[Any, int], list[str]] | None] = (
+    c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", True, False, False)
+    if c_make_encoder is not None
+    else None
+)
 
 
 def canonical_json(value: Any) -> str:
     """Serialise ``value`` as canonical JSON: sorted keys, no spaces, UTF-8 text."""
-    return _canonical(value)
+    if _chunks is None or isinstance(value, str):
+        return _ENCODER.encode(value)
+    try:
+        return "".join(_chunks(value, 0))
+    except RecursionError as error:
+        raise ValueError("JSON value is circular or nested too deeply") from error
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -169,7 +169,7 @@ class Services:
         command = None
         if key:
             command = CommandRecord(key, instance.id, _request_hash(request), outcome.as_json())
-        recorded = self.store.append(
+        written = self.store.write(
             AppendRequest(
                 stream_id=instance.id,
                 expected_version=expected_version,
@@ -183,7 +183,7 @@ class Services:
             ),
             new_events,
         )
-        if not recorded and key:
+        if not written and key:
             # Another copy of this keyed command committed first: answer as it did.
             replay = self._replayed(key, request)
             if replay is not None:

@@ -88,6 +88,9 @@ class CountingAppends:
         (written,) = self.append_many([(request, events)])
         return written
 
+    def write(self, request: AppendRequest, events: Sequence[NewEvent]) -> int:
+        return len(self.append(request, events))
+
     def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
         """Each append of the batch counts as one (they commit together)."""
         if self.before_sent is not None and any(e.type == NOTIFICATION_SENT for _, events in batch for e in events):

@@ -245,7 +245,7 @@ def _marked(
 
 def _sealed(request: AppendRequest, event: NewEvent, *, position: int, prev_hash: str = GENESIS_HASH) -> StoredEvent:
     texts, meta, recorded_at = prepare(request, [event])
-    (made,) = seal(
+    (row,) = seal(
         request,
         texts,
         meta,
@@ -254,7 +254,7 @@ def _sealed(request: AppendRequest, event: NewEvent, *, position: int, prev_hash
         first_position=position,
         prev_hash=prev_hash,
     )
-    return StoredEvent(**{name: made.row[name] for name in COLUMNS})
+    return StoredEvent(**{name: row[name] for name in COLUMNS})
 
 
 def _check_empty(connection: Connection) -> None:

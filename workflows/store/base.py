@@ -75,6 +75,11 @@ class EventStore(Protocol):
         """Append ``events`` atomically after ``request.expected_version``; see the module contract."""
         ...
 
+    def write(self, request: AppendRequest, events: Sequence[NewEvent]) -> int:
+        """:meth:`append`, answering only how many events were written (0 when the command key
+        was recorded already): for callers that do not need the events back, at less cost."""
+        ...
+
     def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
         """Several appends, each to a different stream, in one transaction: all or none.
 

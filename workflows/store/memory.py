@@ -18,7 +18,7 @@ from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, par
 from governance.events import EventPayload, NewEvent, RecordedEvent
 from workflows.errors import CommandKeyReused, ConcurrencyConflict
 from workflows.store.base import AppendRequest, CommandRecord, StreamSummary, check_batch
-from workflows.store.sealing import EventText, prepare, seal, to_recorded
+from workflows.store.sealing import EventText, prepare, recorded_events, seal, to_recorded
 
 
 class InMemoryEventStore:
@@ -38,6 +38,10 @@ class InMemoryEventStore:
         """Append atomically after ``request.expected_version``; see the contract in ``base``."""
         (recorded,) = self.append_many([(request, events)])
         return recorded
+
+    def write(self, request: AppendRequest, events: Sequence[NewEvent]) -> int:
+        """:meth:`append`, answering only how many events were written (0: the command was recorded already)."""
+        return len(self.append(request, events))
 
     def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
         """Several appends to distinct streams, all or none; see the contract in ``base``."""
@@ -68,7 +72,7 @@ class InMemoryEventStore:
     ) -> list[RecordedEvent]:
         current = self._streams.get(request.stream_id)
         history = self._by_stream.get(request.stream_id, [])
-        sealed = seal(
+        rows = seal(
             request,
             texts,
             meta,
@@ -77,7 +81,6 @@ class InMemoryEventStore:
             first_position=len(self._log) + 1,
             prev_hash=history[-1]["hash"] if history else GENESIS_HASH,
         )
-        rows = [item.row for item in sealed]
         self._log.extend(rows)
         self._by_stream.setdefault(request.stream_id, []).extend(rows)
         now = parse_timestamp(recorded_at)
@@ -92,7 +95,7 @@ class InMemoryEventStore:
         )
         if request.command is not None:
             self._commands[request.command.key] = (request.command, canonical_json(request.command.response))
-        return [item.event for item in sealed]
+        return recorded_events(request, texts, rows)
 
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after ``after_version``, in version order; empty if none."""

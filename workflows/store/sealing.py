@@ -18,6 +18,7 @@ from governance.events import NewEvent, RecordedEvent
 from workflows.store.base import AppendRequest
 
 DEFAULT_SCHEMA_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +33,6 @@ class EventText:
     source: NewEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Sealed:
-    """A recorded event and the row that stores it (texts exactly as hashed)."""
-
-    event: RecordedEvent
-    row: dict[str, Any]
-
-
 def prepare(request: AppendRequest, events: Sequence[NewEvent]) -> tuple[list[EventText], str, str]:
     """Serialise what does not depend on the log (payloads, timestamps, meta) up front.
 
@@ -51,10 +44,18 @@ def prepare(request: AppendRequest, events: Sequence[NewEvent]) -> tuple[list[Ev
     if not events:
         raise ValueError(f"append to '{request.stream_id}' needs at least one event")
     texts = []
+    # The events of one command nearly always share their time, and it is often the time
+    # they are recorded at: each distinct moment is formatted once.
+    moment: datetime | None = None
+    occurred_at = ""
+    occurred = _EPOCH
     for event in events:
         if not isinstance(event.type, str) or not event.type:
             raise TypeError(f"event type must be a non-empty string, not {event.type!r}")
-        occurred_at = format_timestamp(event.occurred_at)  # refuses a naive datetime
+        if moment is None or event.occurred_at != moment:
+            moment = event.occurred_at
+            occurred_at = format_timestamp(moment)  # refuses a naive datetime
+            occurred = moment.astimezone(UTC)
         texts.append(
             EventText(
                 type=event.type,
@@ -62,11 +63,12 @@ def prepare(request: AppendRequest, events: Sequence[NewEvent]) -> tuple[list[Ev
                 schema_version=getattr(event, "schema_version", DEFAULT_SCHEMA_VERSION),
                 data=canonical_json(event.data),
                 occurred_at=occurred_at,
-                occurred=event.occurred_at.astimezone(UTC),
+                occurred=occurred,
                 source=event,
             )
         )
-    return texts, canonical_json(request.meta or {}), format_timestamp(request.recorded_at)
+    recorded_at = occurred_at if request.recorded_at == moment else format_timestamp(request.recorded_at)
+    return texts, canonical_json(request.meta or {}), recorded_at
 
 
 def seal(
@@ -78,11 +80,13 @@ def seal(
     first_version: int,
     first_position: int,
     prev_hash: str,
-) -> list[Sealed]:
-    """Give each event its version, position and hash, each chained to the one before."""
-    sealed: list[Sealed] = []
-    meta_value = json.loads(meta)  # a copy of its own for each recorded event list
-    recorded = request.recorded_at.astimezone(UTC)  # what parsing ``recorded_at`` gives, for less
+) -> list[dict[str, Any]]:
+    """Give each event its version, position and hash, each chained to the one before.
+
+    Returns the rows to store, texts exactly as hashed (:func:`recorded_events` turns
+    them into :class:`RecordedEvent`, for the callers that want them back).
+    """
+    rows: list[dict[str, Any]] = []
     stream_id, actor, definition_hash = request.stream_id, request.actor, request.definition_hash
     for offset, text in enumerate(texts):
         version, position = first_version + offset, first_position + offset
@@ -103,39 +107,57 @@ def seal(
                 prev_hash=prev_hash,
             )
         )
-        row: dict[str, Any] = {
-            "stream_id": stream_id,
-            "version": version,
-            "position": position,
-            "type": text.type,
-            "schema_version": text.schema_version,
-            "data": text.data,
-            "meta": meta,
-            "occurred_at": text.occurred_at,
-            "recorded_at": recorded_at,
-            "actor": actor,
-            "definition_hash": definition_hash,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        }
-        event = RecordedEvent(
-            stream_id=stream_id,
-            version=version,
-            position=position,
-            type=text.type,
+        rows.append(
+            {
+                "stream_id": stream_id,
+                "version": version,
+                "position": position,
+                "type": text.type,
+                "schema_version": text.schema_version,
+                "data": text.data,
+                "meta": meta,
+                "occurred_at": text.occurred_at,
+                "recorded_at": recorded_at,
+                "actor": actor,
+                "definition_hash": definition_hash,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+        )
+        prev_hash = digest
+    return rows
+
+
+def recorded_events(
+    request: AppendRequest, texts: Sequence[EventText], rows: Sequence[dict[str, Any]]
+) -> list[RecordedEvent]:
+    """The :class:`RecordedEvent` of each row :func:`seal` made from ``texts``.
+
+    The payloads are the appending caller's own objects (as given in :class:`NewEvent`);
+    the metadata is parsed afresh, one copy for the list.
+    """
+    if not rows:
+        return []
+    meta = json.loads(rows[0]["meta"])
+    recorded = request.recorded_at.astimezone(UTC)  # what parsing ``recorded_at`` gives, for less
+    return [
+        RecordedEvent(
+            stream_id=row["stream_id"],
+            version=row["version"],
+            position=row["position"],
+            type=row["type"],
             data=text.source.data,
             occurred_at=text.occurred,
             recorded_at=recorded,
-            actor=actor,
-            definition_hash=definition_hash,
-            prev_hash=prev_hash,
-            hash=digest,
-            schema_version=text.schema_version,
-            meta=meta_value,
+            actor=row["actor"],
+            definition_hash=row["definition_hash"],
+            prev_hash=row["prev_hash"],
+            hash=row["hash"],
+            schema_version=row["schema_version"],
+            meta=meta,
         )
-        sealed.append(Sealed(event=event, row=row))
-        prev_hash = digest
-    return sealed
+        for text, row in zip(texts, rows, strict=True)
+    ]
 
 
 def to_recorded(row: Mapping[Any, Any]) -> RecordedEvent:

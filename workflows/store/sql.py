@@ -31,7 +31,7 @@ from workflows.database import DriverWriter, StaleConnection, read_connection, s
 from workflows.errors import CommandKeyReused, ConcurrencyConflict, StoreError
 from workflows.store.base import AppendRequest, CommandRecord, StreamSummary, check_batch
 from workflows.store.schema import command_keys, definitions, events, streams
-from workflows.store.sealing import EventText, Sealed, prepare, seal, to_recorded
+from workflows.store.sealing import EventText, prepare, recorded_events, seal, to_recorded
 
 # Built once; SQLAlchemy caches their compiled form, so each append only binds values.
 _FIND_COMMAND: Final = select(command_keys).where(command_keys.c.key == bindparam("key"))
@@ -151,6 +151,12 @@ class SqlEventStore:
         (recorded,) = self.append_many([(request, events)])
         return recorded
 
+    def write(self, request: AppendRequest, events: Sequence[NewEvent]) -> int:
+        """:meth:`append`, answering only how many events were written (0: the command was recorded already)."""
+        check_batch([request])
+        (rows,) = self._write([_Pending(request, *prepare(request, events))])
+        return 0 if rows is None else len(rows)
+
     def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
         """Several appends, each to its own stream, in one transaction: all or none.
 
@@ -161,14 +167,21 @@ class SqlEventStore:
             return []
         items = [_Pending(request, *prepare(request, events)) for request, events in batch]
         check_batch([item.request for item in items])
-        first = items[0].request
+        written = self._write(items)
+        return [
+            [] if rows is None else recorded_events(item.request, item.texts, rows)
+            for item, rows in zip(items, written, strict=True)
+        ]
+
+    def _write(self, items: Sequence[_Pending]) -> list[list[dict[str, Any]] | None]:
+        """The transaction, run again once on a fresh connection if the kept one had died."""
         try:
             try:
-                sealed = self._append(items)
+                return self._append(items)
             except StaleConnection:
                 # A connection held since an earlier append died before this one committed
                 # (e.g. the server restarted): nothing was recorded, so run it once more.
-                sealed = self._append(items)
+                return self._append(items)
         except (self._driver_error, DBAPIError) as error:
             # The append's statements fail with the driver's own errors; taking a connection
             # from the pool (connecting, PostgreSQL's pre-ping) fails wrapped by SQLAlchemy.
@@ -180,13 +193,13 @@ class SqlEventStore:
                     DBAPIError.instance(None, None, error, self._driver_error, dialect=self._engine.dialect),
                 )
             )
+            first = items[0].request
             if _lost_race(wrapped):
                 raise ConcurrencyConflict(first.stream_id, first.expected_version) from error
             raise store_error(self._engine, wrapped, f"append to '{first.stream_id}'") from error
-        return [[] if done is None else [item.event for item in done] for done in sealed]
 
-    def _append(self, items: Sequence[_Pending]) -> list[list[Sealed] | None]:
-        """One attempt at the transaction; None for an item whose command key was recorded already.
+    def _append(self, items: Sequence[_Pending]) -> list[list[dict[str, Any]] | None]:
+        """One attempt at the transaction: each item's rows, or None where its command key was recorded already.
 
         The driver's own cursor: an append is a handful of small statements, and
         SQLAlchemy's per-transaction and per-statement work cost more than SQLite spent
@@ -194,29 +207,31 @@ class SqlEventStore:
         (in stream order) and then ``log_head``, so appends and batches cannot deadlock.
         """
         with self._writer.transaction() as cursor:
-            fresh = [
-                item.request.command is None or not self._command_seen(cursor, item.request.command) for item in items
+            todo = [
+                item
+                for item in items
+                if item.request.command is None or not self._command_seen(cursor, item.request.command)
             ]
-            todo = [item for item, new in zip(items, fresh, strict=True) if new]
             count = sum(len(item.texts) for item in todo)
             if len(todo) == 1 and self._postgresql and todo[0].request.expected_version > 0:
                 # The common case on PostgreSQL: moving the head and allocating in one round trip.
                 prev_hash, last_position = self._advance_and_allocate(cursor, todo[0].request, count, todo[0].now)
                 chained = {todo[0].request.stream_id: prev_hash}
             else:
+                in_order = todo if len(todo) == 1 else sorted(todo, key=lambda item: item.request.stream_id)
                 chained = {
                     item.request.stream_id: self._advance_stream(cursor, item.request, len(item.texts), item.now)
-                    for item in sorted(todo, key=lambda item: item.request.stream_id)
+                    for item in in_order
                 }
                 last_position = 0
                 if count:
                     cursor.execute(self._allocate, {"count": count})
                     last_position = int(cursor.fetchone()[0])
             position = last_position - count + 1
-            sealed: dict[str, list[Sealed]] = {}
+            written: dict[str, list[dict[str, Any]]] = {}
             for item in todo:
                 request = item.request
-                sealed[request.stream_id] = done = seal(
+                written[request.stream_id] = rows = seal(
                     request,
                     item.texts,
                     item.meta,
@@ -225,21 +240,21 @@ class SqlEventStore:
                     first_position=position,
                     prev_hash=chained[request.stream_id],
                 )
-                position += len(done)
-                self._insert(cursor, done)
+                position += len(rows)
+                self._insert(cursor, rows)
                 if request.command is not None:
                     cursor.execute(self._insert_command, _command_row(request.command, item.now))
-        return [sealed[item.request.stream_id] if new else None for item, new in zip(items, fresh, strict=True)]
+        return [written.get(item.request.stream_id) for item in items]
 
-    def _insert(self, cursor: Any, sealed: list[Sealed]) -> None:
-        if len(sealed) == 1:
-            # The common case; psycopg's executemany costs a pipeline set-up of its own.
-            cursor.execute(self._insert_events, sealed[0].row)
-        elif self._postgresql and len(sealed) <= _PG_ROWS_PER_INSERT:
+    def _insert(self, cursor: Any, rows: list[dict[str, Any]]) -> None:
+        if len(rows) == 1:
+            # psycopg's executemany costs a pipeline set-up of its own.
+            cursor.execute(self._insert_events, rows[0])
+        elif self._postgresql and len(rows) <= _PG_ROWS_PER_INSERT:
             # One multi-row INSERT: one round trip, where executemany pipelines one per row.
-            cursor.execute(_pg_insert_rows(len(sealed)), [item.row[name] for item in sealed for name in _EVENT_COLUMNS])
+            cursor.execute(_pg_insert_rows(len(rows)), [row[name] for row in rows for name in _EVENT_COLUMNS])
         else:
-            cursor.executemany(self._insert_events, [item.row for item in sealed])
+            cursor.executemany(self._insert_events, rows)
 
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after ``after_version``, in version order; empty if none."""

@@ -134,6 +134,9 @@ class SqliteReader:
     def append(self, request: AppendRequest, events: Sequence[NewEvent]) -> list[RecordedEvent]:
         raise StoreError("this view of the database is read-only")
 
+    def write(self, request: AppendRequest, events: Sequence[NewEvent]) -> int:
+        raise StoreError("this view of the database is read-only")
+
     def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
         raise StoreError("this view of the database is read-only")
 
