@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,7 +53,12 @@ class _Changes:
 
 def local_day(moment: datetime, definition: Definition) -> date:
     """The calendar date of ``moment`` in the workflow's timezone."""
-    return moment.astimezone(ZoneInfo(definition.timezone)).date()
+    return _local_day(moment, definition.timezone)
+
+
+@lru_cache(maxsize=64)  # a command asks for the same moment's day several times
+def _local_day(moment: datetime, timezone: str) -> date:
+    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 def start_of_day(day: date, definition: Definition) -> datetime:

@@ -355,7 +355,8 @@ class Services:
         )
 
     def decide(self, instance_id: str, decision: DecisionInput, *, actor: str, key: str | None = None) -> Outcome:
-        request = {"command": "decide", "instance": instance_id, "decision": repr(decision)}
+        # Only a keyed command is compared with an earlier copy of itself: describe it only then.
+        request = {"command": "decide", "instance": instance_id, "decision": repr(decision)} if key else {}
         return self._run(
             instance_id, actor, key, request, lambda inst, now: commands.record_decision(inst, decision, now)
         )
