@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from governance.chain import canonical_event_text, canonical_json, format_timestamp, parse_timestamp, text_hash
 from governance.events import NewEvent, RecordedEvent
@@ -21,9 +20,11 @@ DEFAULT_SCHEMA_VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class EventText:
-    """One new event's fields as they will be stored, before version and position are known."""
+class EventText(NamedTuple):
+    """One new event's fields as they will be stored, before version and position are known.
+
+    A named tuple: made for every event appended, and cheaper to make than a dataclass.
+    """
 
     type: str
     schema_version: int

@@ -17,10 +17,9 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -489,8 +488,7 @@ def _is_unique_violation(error: IntegrityError) -> bool:
     return str(orig).startswith("UNIQUE constraint failed")
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
+class _Pending(NamedTuple):
     """One append of a batch, serialised before the transaction (``sealing.prepare``)."""
 
     request: AppendRequest
