@@ -248,10 +248,12 @@ def worker_figures(server: str, instances: int, due: int, repeats: int, note: st
         worker_bench.populate(url, instances)
         engine = make_engine(url)
         probe = worker_bench.worker(url, sink, "probe")
+        step = 0
         try:
-            for repeat in range(repeats):
+            for _ in range(repeats):
                 for count, figure in per_worker.items():
-                    now = worker_bench.QUIET + timedelta(days=10 * repeat + count)
+                    step += 1
+                    now = worker_bench.quiet_moment(step)
                     made = worker_bench.make_due(engine, due, now)
                     messages = worker_bench.prebuilt(engine, probe, now)
                     sent, seconds, _claims = dispatch(url, sink, count, now)
