@@ -13,7 +13,9 @@ the test suite does:
 The server's ``fsync`` and ``synchronous_commit`` settings are reported with the figures:
 a throwaway test cluster runs without them, so its "durable" commits are not, and its raw
 limit is a round trip rather than a flush. For the figures the targets speak of, give a
-cluster started with ``scripts/pg-cluster start DIR --durable``.
+cluster started with ``scripts/pg-cluster start DIR --durable``. Each group of figures
+has its own name in ``bench/run.py`` (``postgres-decisions``, ``postgres-audit``,
+``postgres-worker``; ``postgres`` for all three).
 """
 
 from __future__ import annotations
@@ -267,10 +269,13 @@ def worker_figures(server: str, instances: int, due: int, repeats: int, note: st
     return [*figures, *per_worker.values()]
 
 
-def measure(server: str, quick: bool, repeats: int) -> list[Figure]:
-    note = settings(server)
-    return [
-        decisions_figure(server, 100 if quick else 1000, repeats, note),
-        *audit_figures(server, 5_000 if quick else 100_000, repeats, note),
-        *worker_figures(server, 200 if quick else 10_000, 40 if quick else 1000, repeats, note),
-    ]
+def measure_decisions(server: str, quick: bool, repeats: int) -> list[Figure]:
+    return [decisions_figure(server, 100 if quick else 1000, repeats, settings(server))]
+
+
+def measure_audit(server: str, quick: bool, repeats: int) -> list[Figure]:
+    return audit_figures(server, 5_000 if quick else 100_000, repeats, settings(server))
+
+
+def measure_worker(server: str, quick: bool, repeats: int) -> list[Figure]:
+    return worker_figures(server, 200 if quick else 10_000, 40 if quick else 1000, repeats, settings(server))
