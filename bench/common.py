@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -93,6 +93,25 @@ def timed(action: Callable[[], Any]) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
+
+
+def interleaved(actions: Sequence[Callable[[int], object]], count: int, blocks: int = 20) -> list[float]:
+    """Seconds each action took for ``action(index)`` over ``range(count)``, the actions taking turns.
+
+    The indices are cut into ``blocks`` blocks and every action runs a block before any
+    runs the next, so a neighbour's burst of work on a shared machine slows each
+    contender alike instead of whichever was running alone at that moment.
+    """
+    seconds = [0.0] * len(actions)
+    size = max(1, -(-count // blocks))
+    for first in range(0, count, size):
+        block = range(first, min(first + size, count))
+        for number, action in enumerate(actions):
+            start = time.perf_counter()
+            for index in block:
+                action(index)
+            seconds[number] += time.perf_counter() - start
+    return seconds
 
 
 @contextmanager

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
@@ -28,8 +30,13 @@ DECISION = {
 }
 
 
-def govflow(count: int, url: str | None = None) -> float:
-    """Decisions per second through ``Services.decide``: a fresh SQLite file, or the empty database at ``url``."""
+@contextmanager
+def govflow_decider(count: int, url: str | None = None) -> Iterator[Callable[[int], None]]:
+    """``decide(index)``: ``Services.decide`` on instance ``index`` of ``count`` started ones.
+
+    The instances are started and loaded beforehand, in a fresh SQLite file or in the
+    empty database at ``url``.
+    """
     from governance.quorum import DecisionInput
     from workflows.clock import FixedClock
     from workflows.database import make_engine, migrate
@@ -40,27 +47,34 @@ def govflow(count: int, url: str | None = None) -> float:
         url = url or f"sqlite:///{folder / 'govflow.db'}"
         migrate(url)
         engine = make_engine(url)
-        clock = FixedClock(datetime(2019, 6, 3, 9, tzinfo=UTC))
-        services = Services(store=SqlEventStore(engine, clock=clock.now), clock=clock, cache_size=count + 1)
-        for index in range(count):
-            services.start("selep-lis-2019", f"lis-{index}", actor="bench")
-            services.load(f"lis-{index}")
-        clock.set(datetime(2019, 7, 26, 15, tzinfo=UTC))
-        decision = DecisionInput(
-            gate="approach-agreed",
-            body="secretariat",
-            outcome="approved",
-            day=date(2019, 7, 26),
-            mode="delegated",
-            authority="SB/2019/06/3",
-        )
-
-        def run() -> None:
+        try:
+            clock = FixedClock(datetime(2019, 6, 3, 9, tzinfo=UTC))
+            services = Services(store=SqlEventStore(engine, clock=clock.now), clock=clock, cache_size=count + 1)
             for index in range(count):
+                services.start("selep-lis-2019", f"lis-{index}", actor="bench")
+                services.load(f"lis-{index}")
+            clock.set(datetime(2019, 7, 26, 15, tzinfo=UTC))
+            decision = DecisionInput(
+                gate="approach-agreed",
+                body="secretariat",
+                outcome="approved",
+                day=date(2019, 7, 26),
+                mode="delegated",
+                authority="SB/2019/06/3",
+            )
+
+            def decide(index: int) -> None:
                 services.decide(f"lis-{index}", decision, actor="secretary")
 
-        seconds = timed(run)
-        engine.dispose()
+            yield decide
+        finally:
+            engine.dispose()
+
+
+def govflow(count: int, url: str | None = None) -> float:
+    """Decisions per second through ``Services.decide``: a fresh SQLite file, or the empty database at ``url``."""
+    with govflow_decider(count, url) as decide:
+        seconds = timed(lambda: [decide(index) for index in range(count)])
     return rate(count, seconds)
 
 

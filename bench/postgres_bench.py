@@ -4,16 +4,20 @@ Each measurement gets a fresh schema of its own on that server (dropped afterwar
 the test suite does:
 
 - decisions per second, one commit each: ``Services.decide`` beside the raw limit,
-  ``psycopg`` inserting the same payload one commit per row;
+  ``psycopg`` inserting the same payload one commit per row, the two taking turns in
+  blocks of decisions so that both meet the same load from the rest of the machine;
 - audit verify and replay of a log built by bulk insert, beside the raw limit (one scan,
   ``json.loads`` and a SHA-256 chain over the same rows);
 - the worker's ticks and dispatch (see ``bench.worker_bench``), with 1 and with 4 worker
   processes claiming with ``FOR UPDATE SKIP LOCKED``.
 
-The server's ``fsync`` and ``synchronous_commit`` settings are reported with the figures:
-a throwaway test cluster runs without them, so its "durable" commits are not, and its raw
-limit is a round trip rather than a flush. For the figures the targets speak of, give a
-cluster started with ``scripts/pg-cluster start DIR --durable``.
+The server's ``fsync`` and ``synchronous_commit`` settings are reported with the figures,
+and the decisions figure's name says whether its commits were durable: a throwaway test
+cluster runs without them, so its commits are not, and its raw limit is a round trip
+rather than a flush. For the figures the targets speak of, give a cluster started with
+``scripts/pg-cluster start DIR --durable``. Each group of figures has its own name in
+``bench/run.py`` (``postgres-decisions``, ``postgres-audit``, ``postgres-worker``;
+``postgres`` for all three).
 """
 
 from __future__ import annotations
@@ -23,17 +27,21 @@ import json
 import multiprocessing
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from statistics import median
+from typing import Any, Final
 
 from sqlalchemy import create_engine, make_url
 
 from bench import audit_bench, decisions, worker_bench
-from bench.common import Figure, Series, rate, scratch
+from bench.common import Figure, Series, interleaved, rate, scratch
 
 WORKERS = 4
+BLOCKS: Final = 20
+"""Turns taken by each contender per repeat of the decisions figure."""
 
 
 @contextmanager
@@ -56,19 +64,53 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def settings(server: str) -> str:
+@dataclass(frozen=True)
+class ServerSettings:
+    """What decides whether a commit on a connection waits for its WAL to reach the disk."""
+
+    version: str
+    fsync: str
+    synchronous_commit: str
+
+    @property
+    def durable(self) -> bool:
+        """A commit returns once its WAL is flushed (``local``, ``remote_write`` and the like flush locally too)."""
+        return self.fsync == "on" and self.synchronous_commit != "off"
+
+    def __str__(self) -> str:
+        durability = "durable commits" if self.durable else "commits NOT durable"
+        return (
+            f"PostgreSQL {self.version}, fsync={self.fsync}, synchronous_commit={self.synchronous_commit} "
+            f"({durability})"
+        )
+
+
+_SHOW: Final = ("server_version", "fsync", "synchronous_commit")
+
+
+def read_settings(show: Callable[[str], object]) -> ServerSettings:
+    """The settings as a connection sees them (a role, a database or the URL may change them)."""
+    return ServerSettings(*(str(show(name)) for name in _SHOW))
+
+
+def settings(server: str) -> ServerSettings:
     import psycopg
 
     with psycopg.connect(_libpq(server)) as connection:
-        fsync = connection.execute("SHOW fsync").fetchone()
-        commit = connection.execute("SHOW synchronous_commit").fetchone()
-        version = connection.execute("SHOW server_version").fetchone()
-    assert fsync and commit and version
-    return f"PostgreSQL {version[0]}, fsync={fsync[0]}, synchronous_commit={commit[0]}"
+        return read_settings(lambda name: _one(connection.execute(f"SHOW {name}").fetchone()))
 
 
-def raw_psycopg(url: str, count: int) -> float:
-    """``psycopg`` inserting the decision payload, one commit per row."""
+def _one(row: Any) -> object:
+    assert row is not None
+    return row[0]
+
+
+@contextmanager
+def raw_inserter(url: str) -> Iterator[tuple[Callable[[int], None], ServerSettings]]:
+    """``insert(index)``: ``psycopg`` inserting the decision payload as row ``index``, one commit each.
+
+    Also gives the settings of its connection.
+    """
     import psycopg
 
     payload = json.dumps(decisions.DECISION | {"quorum": {"members": 1}, "votes": {}}, sort_keys=True)
@@ -76,31 +118,65 @@ def raw_psycopg(url: str, count: int) -> float:
         connection.execute("CREATE TABLE raw_events (stream_id TEXT, version INTEGER, data TEXT, "
                            "PRIMARY KEY (stream_id, version))")  # fmt: skip
         connection.commit()
-        started = time.perf_counter()
-        for index in range(count):
+        seen = read_settings(lambda name: _one(connection.execute(f"SHOW {name}").fetchone()))
+        connection.commit()
+
+        def insert(index: int) -> None:
             connection.execute("INSERT INTO raw_events VALUES (%s, %s, %s)", (f"lis-{index}", 1, payload))
             connection.commit()
-        seconds = time.perf_counter() - started
-    return rate(count, seconds)
+
+        yield insert, seen
 
 
-def decisions_figure(server: str, count: int, repeats: int, note: str) -> Figure:
-    figure = Figure(
-        figure="decisions recorded per second, one commit each (PostgreSQL)",
+def engine_settings(url: str) -> ServerSettings:
+    """The settings of a connection made as govflow makes them (``make_engine``)."""
+    from workflows.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return read_settings(lambda name: connection.exec_driver_sql(f"SHOW {name}").scalar_one())
+    finally:
+        engine.dispose()
+
+
+def decisions_figure(server: str, count: int, repeats: int) -> Figure:
+    """``Services.decide`` and the raw ``psycopg`` limit, taking turns in blocks (see ``bench.common.interleaved``).
+
+    Each repeat gives each contender a fresh schema; the settings are read on each
+    contender's own connections, and the figure's name says whether the commits were durable.
+    """
+    govflow_runs, limit_runs = [], []
+    seen: set[ServerSettings] = set()
+    for _ in range(repeats):
+        with schema(server) as govflow_url, schema(server) as raw_url:
+            seen.add(engine_settings(govflow_url))
+            with decisions.govflow_decider(count, govflow_url) as decide, raw_inserter(raw_url) as (insert, raw):
+                seen.add(raw)
+                govflow_seconds, raw_seconds = interleaved([decide, insert], count, BLOCKS)
+        govflow_runs.append(rate(count, govflow_seconds))
+        limit_runs.append(rate(count, raw_seconds))
+    if len(seen) != 1:
+        raise RuntimeError(f"the contenders' connections differ: {', '.join(sorted(map(str, seen)))}")
+    (server_settings,) = seen
+    # Both met the same conditions within a repeat: their ratio there is steadier than the ratio of medians.
+    paired = [ours / limit for ours, limit in zip(govflow_runs, limit_runs, strict=True)]
+    commit = "one durable commit each" if server_settings.durable else "one commit each, NOT durable"
+    return Figure(
+        figure=(
+            f"decisions recorded per second, {commit} (PostgreSQL, fsync={server_settings.fsync}, "
+            f"synchronous_commit={server_settings.synchronous_commit})"
+        ),
         unit="decisions/s",
         higher_is_better=True,
-        govflow=Series("govflow Services.decide"),
-        limit=Series("psycopg insert, one commit each"),
-        target="≥ 50% of the limit",
-        notes=note,
+        govflow=Series("govflow Services.decide", govflow_runs),
+        limit=Series("psycopg insert, one commit each", limit_runs),
+        target="≥ 50% of the limit (durable commits)",
+        notes=(
+            f"{server_settings}; govflow and the limit take turns, {BLOCKS} blocks of decisions each per repeat; "
+            f"govflow / limit in each repeat: {', '.join(f'{r:.2f}' for r in paired)} (median {median(paired):.2f})"
+        ),
     )
-    assert figure.limit is not None
-    for _ in range(repeats):
-        with schema(server) as url:
-            figure.govflow.values.append(decisions.govflow(count, url))
-        with schema(server) as url:
-            figure.limit.values.append(raw_psycopg(url, count))
-    return figure
 
 
 def build_log(url: str, total: int) -> tuple[Any, bytes]:
@@ -248,10 +324,12 @@ def worker_figures(server: str, instances: int, due: int, repeats: int, note: st
         worker_bench.populate(url, instances)
         engine = make_engine(url)
         probe = worker_bench.worker(url, sink, "probe")
+        step = 0
         try:
-            for repeat in range(repeats):
+            for _ in range(repeats):
                 for count, figure in per_worker.items():
-                    now = worker_bench.QUIET + timedelta(days=10 * repeat + count)
+                    step += 1
+                    now = worker_bench.quiet_moment(step)
                     made = worker_bench.make_due(engine, due, now)
                     messages = worker_bench.prebuilt(engine, probe, now)
                     sent, seconds, _claims = dispatch(url, sink, count, now)
@@ -265,10 +343,13 @@ def worker_figures(server: str, instances: int, due: int, repeats: int, note: st
     return [*figures, *per_worker.values()]
 
 
-def measure(server: str, quick: bool, repeats: int) -> list[Figure]:
-    note = settings(server)
-    return [
-        decisions_figure(server, 100 if quick else 1000, repeats, note),
-        *audit_figures(server, 5_000 if quick else 100_000, repeats, note),
-        *worker_figures(server, 200 if quick else 10_000, 40 if quick else 1000, repeats, note),
-    ]
+def measure_decisions(server: str, quick: bool, repeats: int) -> list[Figure]:
+    return [decisions_figure(server, 100 if quick else 1000, repeats)]
+
+
+def measure_audit(server: str, quick: bool, repeats: int) -> list[Figure]:
+    return audit_figures(server, 5_000 if quick else 100_000, repeats, str(settings(server)))
+
+
+def measure_worker(server: str, quick: bool, repeats: int) -> list[Figure]:
+    return worker_figures(server, 200 if quick else 10_000, 40 if quick else 1000, repeats, str(settings(server)))

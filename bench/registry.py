@@ -121,16 +121,38 @@ postgres_server: str | None = None
 """The server of the PostgreSQL figures (``run.py --postgres URL``); else ``GOVFLOW_TEST_POSTGRES_URL``."""
 
 
-def postgres_figures(quick: bool, repeats: int) -> list[Figure]:
-    """Only when a PostgreSQL server is given; none otherwise."""
+def _postgres_server() -> str | None:
     import os
 
-    server = postgres_server or os.environ.get(POSTGRES_ENV)
+    return postgres_server or os.environ.get(POSTGRES_ENV)
+
+
+def postgres_decisions(quick: bool, repeats: int) -> list[Figure]:
+    """Only when a PostgreSQL server is given; none otherwise (and so for the groups below)."""
+    server = _postgres_server()
     if not server:
         return []
     from bench import postgres_bench
 
-    return postgres_bench.measure(server, quick, repeats)
+    return postgres_bench.measure_decisions(server, quick, repeats)
+
+
+def postgres_audit(quick: bool, repeats: int) -> list[Figure]:
+    server = _postgres_server()
+    if not server:
+        return []
+    from bench import postgres_bench
+
+    return postgres_bench.measure_audit(server, quick, repeats)
+
+
+def postgres_worker(quick: bool, repeats: int) -> list[Figure]:
+    server = _postgres_server()
+    if not server:
+        return []
+    from bench import postgres_bench
+
+    return postgres_bench.measure_worker(server, quick, repeats)
 
 
 FIGURES: dict[str, Callable[[bool, int], Figure | list[Figure]]] = {
@@ -141,5 +163,9 @@ FIGURES: dict[str, Callable[[bool, int], Figure | list[Figure]]] = {
     "memory": memory_figure,
     "import": import_figure,
     "worker": worker_figures,
-    "postgres": postgres_figures,
+    "postgres-decisions": postgres_decisions,
+    "postgres-audit": postgres_audit,
+    "postgres-worker": postgres_worker,
 }
+GROUPS: dict[str, tuple[str, ...]] = {"postgres": ("postgres-decisions", "postgres-audit", "postgres-worker")}
+"""Names that stand for several figures in ``run.py --only``."""

@@ -6,7 +6,8 @@ Each figure is measured ``--repeats`` times (5 by default, 3 with ``--quick``,
 which also uses smaller sizes); the table shows medians, min–max and the ratios
 to the peer and to the limit measured in the same run. Results are written as
 JSON to ``bench/results/``. ``--json`` prints the JSON list instead of the table.
-The PostgreSQL figures run only with ``--postgres URL`` (or ``GOVFLOW_TEST_POSTGRES_URL``).
+The PostgreSQL figures run only with ``--postgres URL`` (or ``GOVFLOW_TEST_POSTGRES_URL``);
+``--only postgres`` names all three of their groups.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and the project i
 
 from bench import registry  # noqa: E402
 from bench.common import Figure, Series  # noqa: E402
-from bench.registry import FIGURES  # noqa: E402
+from bench.registry import FIGURES, GROUPS  # noqa: E402
 
 
 def machine() -> dict[str, object]:
@@ -80,15 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and 3 repeats")
     parser.add_argument("--json", action="store_true", help="print the JSON list, not the table")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--only", nargs="*", default=None, help=f"figures to run: {', '.join(FIGURES)}")
+    parser.add_argument("--only", nargs="*", default=None, help=f"figures to run: {', '.join([*FIGURES, *GROUPS])}")
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server for the PostgreSQL figures")
     args = parser.parse_args(argv)
     registry.postgres_server = args.postgres
     repeats = args.repeats or (3 if args.quick else 5)
+    only = None if args.only is None else {name for given in args.only for name in GROUPS.get(given, (given,))}
     chosen: dict[str, Callable[[bool, int], Figure | list[Figure]]] = {
-        name: run for name, run in FIGURES.items() if args.only is None or name in args.only
+        name: run for name, run in FIGURES.items() if only is None or name in only
     }
-    unknown = set(args.only or ()) - set(FIGURES)
+    unknown = (only or set()) - set(FIGURES)
     if unknown:
         parser.error(f"unknown figure(s): {', '.join(sorted(unknown))}")
     figures = []

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from bench.common import Figure, Series, scratch
 
@@ -43,6 +43,17 @@ SENDER = "govflow@selep.example"
 PLANNED_ON = datetime(2019, 6, 3, 9, 30, tzinfo=UTC)
 QUIET = datetime(2019, 7, 1, 9, 0, tzinfo=UTC)
 """A moment when nothing of the plan is due yet (the first notices fall on 1 August 2019)."""
+
+
+def quiet_moment(step: int) -> datetime:
+    """The ``step``-th moment after :data:`QUIET`, an hour apart: one per measurement that makes rows due.
+
+    Every measurement needs a ``now`` of its own, later than the rows made due before it,
+    yet before anything of the plan itself falls due (1 August 2019 at 08:00 UTC, 743
+    steps on; :func:`make_due` checks): steps of a day reached it at the 31st, and a tick
+    then sent the plan's own notices of every instance besides the rows made due.
+    """
+    return QUIET + timedelta(hours=step)
 
 
 @dataclass(frozen=True)
@@ -146,12 +157,21 @@ def populate(url: str, instances: int, rows_per_instance: int | None = None) -> 
 
 
 def make_due(engine: Engine, count: int, now: datetime) -> int:
-    """Make ``count`` planned rows due at ``now`` (and never stale); returns how many were."""
+    """Make ``count`` planned rows due at ``now`` (and never stale); returns how many were.
+
+    Raises ``RuntimeError`` when rows are due at ``now`` already (the plan's own notices,
+    or rows made due before and not sent): a tick would send them too.
+    """
     from governance.chain import format_timestamp
     from workflows.store.schema import notifications
 
     column = notifications.c
     with engine.begin() as connection:
+        already = connection.execute(
+            select(func.count()).where(column.state == "planned", column.due_at <= format_timestamp(now))
+        ).scalar_one()
+        if already:
+            raise RuntimeError(f"{already} planned rows are due at {now.isoformat()} already: choose an earlier now")
         chosen = select(column.id).where(column.state == "planned", column.due_at > format_timestamp(now)).limit(count)
         moved = connection.execute(
             update(notifications)
@@ -279,7 +299,7 @@ def measure(url_for: Any, instances: int, due: int, repeats: int, database: str)
                     seconds, report = tick_seconds(running, QUIET)
                     assert report.claimed == 0, report.as_json()
                     idle.govflow.values.append(seconds * 1000)
-                    now = QUIET + timedelta(days=repeat + 1)
+                    now = quiet_moment(repeat + 1)
                     made = make_due(engine, due, now)
                     messages = prebuilt(engine, running, now)
                     seconds, report = tick_seconds(running, now)
