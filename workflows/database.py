@@ -15,7 +15,7 @@ write, runs in a :class:`DriverWriter` transaction on the driver's own cursor.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
@@ -206,6 +206,37 @@ class DriverWriter:
         finally:
             if kept:
                 self._kept_lock.release()
+
+    def run_alone(self, sql: str, params: Sequence[Any]) -> bool:
+        """PostgreSQL: run one statement as a transaction of its own (autocommit), on the kept connection.
+
+        One round trip, where :meth:`transaction` takes one each for ``BEGIN``, every
+        statement and ``COMMIT``. False when the kept connection is in use by another
+        thread (nothing ran). Raises the driver's errors; a connection an error left
+        unusable is dropped first. Such an error can come after the server committed, so
+        the caller must find out whether the statement took effect.
+        """
+        if not self._kept_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._kept is None:
+                self._kept = self._engine.raw_connection()
+            pooled = self._kept
+            driver = pooled.driver_connection
+            try:
+                driver.autocommit = True
+                try:
+                    driver.execute(sql, params)
+                finally:
+                    if self._usable(driver):
+                        driver.autocommit = False
+            except BaseException:
+                if not self._usable(driver):
+                    self._drop(pooled, kept=True)
+                raise
+            return True
+        finally:
+            self._kept_lock.release()
 
     def _drop(self, pooled: Any, kept: bool) -> None:
         if kept:

@@ -7,6 +7,9 @@ concurrency check), read the previous event's hash, allocate global positions fr
 each statement is a round trip to the server, moving the head, reading the hash and
 allocating are one statement, and the events one multi-row ``INSERT``.
 The global lock on ``log_head`` is taken last, so it is held only for the inserts.
+On PostgreSQL, an append to a stream whose head this store wrote itself is sealed in
+advance on what it last wrote and sent as one statement (one round trip instead of four);
+the server applies it only if that guess still holds, and otherwise the transaction runs.
 Driver errors are translated here: a lost race becomes ``ConcurrencyConflict``,
 anything else ``StoreError`` with a one-line message.
 """
@@ -52,6 +55,7 @@ _LOAD_DEFINITION: Final = select(definitions.c.content).where(definitions.c.hash
 # SQLSTATE class 40: PostgreSQL rolled the transaction back (serialisation, deadlock); retryable.
 _RETRYABLE_SQLSTATE_CLASS: Final = "40"
 _UNIQUE_VIOLATION: Final = "23505"
+_DIVISION_BY_ZERO: Final = "22012"
 _SQLITE_UNIQUE_ERRORS: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
 
 
@@ -102,6 +106,10 @@ _EVENT_COLUMNS: Final = (
 
 
 _PG_ROWS_PER_INSERT: Final = 100  # far below PostgreSQL's 65,535 parameters per statement
+_PG_COLUMN_TYPES: Final = (
+    "text", "int", "bigint", "text", "int", "text", "text", "text", "text", "text", "text", "text", "text",
+)  # fmt: skip
+_HEADS_KEPT: Final = 10_000  # streams whose head this store remembers, for appends in one statement
 
 
 @cache
@@ -109,6 +117,29 @@ def _pg_insert_rows(count: int) -> str:
     """``INSERT INTO events … VALUES (…), (…)`` for ``count`` rows, with positional psycopg parameters."""
     row = f"({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
     return f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES {', '.join([row] * count)}"
+
+
+@cache
+def _pg_append_alone(count: int) -> str:
+    """PostgreSQL: a whole append of ``count`` events sealed in advance, as one statement.
+
+    The events were sealed on a guess: the stream's head is the version and hash this
+    store last wrote there, and the log's last position the one it last allocated.
+    ``moved`` advances the stream only if its head is that event; ``allocated`` takes
+    the positions only if the stream moved and the log ended at the guess. Otherwise
+    the division by zero fails the statement, so nothing of it stays.
+    """
+    row = f"({', '.join(f'%s::{kind}' for kind in _PG_COLUMN_TYPES)})"
+    columns = ", ".join(_EVENT_COLUMNS)
+    return (
+        "WITH moved AS (UPDATE streams SET version = %s, phase = %s, definition_hash = %s, updated_at = %s "
+        "WHERE stream_id = %s AND version = %s "
+        "AND (SELECT hash FROM events WHERE stream_id = %s AND version = %s) = %s RETURNING 1), "
+        "allocated AS (UPDATE log_head SET position = position + %s "
+        "WHERE id = 1 AND position = %s AND EXISTS (SELECT 1 FROM moved) RETURNING position) "
+        f"INSERT INTO events ({columns}) SELECT * FROM (VALUES {', '.join([row] * count)}) AS new ({columns}) "
+        "WHERE (SELECT 1 / count(*) FROM allocated) = 1"
+    )
 
 
 def _for_dialect(sql: str, dialect: str) -> str:
@@ -137,6 +168,10 @@ class SqlEventStore:
         self._integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         self._postgresql = dialect == "postgresql"
         self._writer = DriverWriter(engine)
+        # PostgreSQL: what this store last wrote (each stream's head, the last position), the
+        # guess an append in one statement is sealed on (see ``_pg_append_alone``).
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._last_position: int | None = None
 
     @property
     def engine(self) -> Engine:
@@ -175,6 +210,10 @@ class SqlEventStore:
     def _write(self, items: Sequence[_Pending]) -> list[list[dict[str, Any]] | None]:
         """The transaction, run again once on a fresh connection if the kept one had died."""
         try:
+            if self._postgresql and len(items) == 1:
+                rows = self._append_alone(items[0])
+                if rows is not None:
+                    return [rows]
             try:
                 return self._append(items)
             except StaleConnection:
@@ -196,6 +235,77 @@ class SqlEventStore:
             if _lost_race(wrapped):
                 raise ConcurrencyConflict(first.stream_id, first.expected_version) from error
             raise store_error(self._engine, wrapped, f"append to '{first.stream_id}'") from error
+
+    def _append_alone(self, item: _Pending) -> list[dict[str, Any]] | None:
+        """PostgreSQL: the append as one statement in one round trip, when this store wrote the stream's head.
+
+        None when it cannot be tried (the stream's head or the log's end unknown here, a
+        command key to record, the connection busy) or the guess was wrong (another writer
+        moved the stream or the log): the caller then runs the transaction, which finds
+        out what happened.
+        """
+        request = item.request
+        head = self._heads.get(request.stream_id)
+        count = len(item.texts)
+        guess = self._last_position
+        if (
+            request.command is not None
+            or head is None
+            or head[0] != request.expected_version
+            or guess is None
+            or count > _PG_ROWS_PER_INSERT
+        ):
+            return None
+        rows = seal(
+            request,
+            item.texts,
+            item.meta,
+            item.now,
+            first_version=request.expected_version + 1,
+            first_position=guess + 1,
+            prev_hash=head[1],
+        )
+        stream_id, expected = request.stream_id, request.expected_version
+        parameters: list[Any] = [
+            expected + count, request.phase, request.definition_hash, item.now,
+            stream_id, expected, stream_id, expected, head[1],
+            count, guess,
+        ]  # fmt: skip
+        parameters += [row[name] for row in rows for name in _EVENT_COLUMNS]
+        try:
+            ran = self._writer.run_alone(_pg_append_alone(count), parameters)
+        except self._driver_error as error:
+            self._forget(stream_id)
+            if getattr(error, "sqlstate", None) == _DIVISION_BY_ZERO or not self._landed(rows[0]):
+                # The guess was wrong, or the statement failed (e.g. the connection had died
+                # while idle): nothing was recorded, and the transaction will say why if it fails too.
+                return None
+            ran = True  # the connection failed after the server had committed
+        if not ran:
+            return None
+        self._remember(rows)
+        return rows
+
+    def _landed(self, first: dict[str, Any]) -> bool:
+        """Whether the first of an append's rows is in the log (a failed connection left it unknown)."""
+        with self._reading(f"check the append to '{first['stream_id']}'") as connection:
+            stored = connection.execute(
+                select(events.c.hash).where(
+                    events.c.stream_id == first["stream_id"], events.c.version == first["version"]
+                )
+            ).scalar_one_or_none()
+        return bool(stored == first["hash"])
+
+    def _remember(self, rows: Sequence[dict[str, Any]]) -> None:
+        last = rows[-1]
+        if len(self._heads) >= _HEADS_KEPT:
+            self._heads.clear()
+        self._heads[last["stream_id"]] = (last["version"], last["hash"])
+        self._last_position = max(self._last_position or 0, last["position"])
+
+    def _forget(self, stream_id: str) -> None:
+        self._heads.pop(stream_id, None)
+        self._last_position = None
 
     def _append(self, items: Sequence[_Pending]) -> list[list[dict[str, Any]] | None]:
         """One attempt at the transaction: each item's rows, or None where its command key was recorded already.
@@ -243,6 +353,9 @@ class SqlEventStore:
                 self._insert(cursor, rows)
                 if request.command is not None:
                     cursor.execute(self._insert_command, _command_row(request.command, item.now))
+        if self._postgresql:
+            for rows in written.values():
+                self._remember(rows)
         return [written.get(item.request.stream_id) for item in items]
 
     def _insert(self, cursor: Any, rows: list[dict[str, Any]]) -> None:

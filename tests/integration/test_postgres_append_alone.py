@@ -1,0 +1,175 @@
+"""PostgreSQL appends in one statement: sealed on what the store last wrote, checked by the server.
+
+When a store wrote a stream's head itself, its next append to that stream is sent as one
+statement in a transaction of its own (one round trip instead of four). Every way the
+guess can be wrong must end as the transaction would have ended: the right chain and
+gapless positions, or the conflict the transaction reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from governance.events import INSTANCE_STARTED, TASK_COMPLETED, NewEvent
+from tests.log_checks import check_store
+from workflows.database import make_engine, migrate
+from workflows.errors import ConcurrencyConflict
+from workflows.store.base import AppendRequest, CommandRecord
+from workflows.store.sql import SqlEventStore
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2019, 6, 3, 9, 30, tzinfo=UTC)
+
+
+def append(store: SqlEventStore, stream: str, after: int, count: int = 1, key: str | None = None) -> list[int]:
+    command = None if key is None else CommandRecord(key, stream, "r", {"ok": True})
+    request = AppendRequest(stream, after, "secretary", "d" * 64, NOW, "drafting", "lis", command=command)
+    kind = INSTANCE_STARTED if after == 0 else TASK_COMPLETED
+    events = [NewEvent(kind, {"n": after + n}, NOW) for n in range(count)]
+    return [recorded.position for recorded in store.append(request, events)]
+
+
+class Spy:
+    """Counts the transactions and the single statements a store's writer runs."""
+
+    def __init__(self, store: SqlEventStore) -> None:
+        self.transactions = 0
+        self.alone = 0
+        writer = store._writer
+        transaction, run_alone = writer.transaction, writer.run_alone
+
+        @contextmanager
+        def counted_transaction() -> Iterator[Any]:
+            self.transactions += 1
+            with transaction() as cursor:
+                yield cursor
+
+        def counted_run_alone(sql: str, parameters: Any) -> bool:
+            self.alone += 1
+            return run_alone(sql, parameters)
+
+        writer.transaction = counted_transaction  # type: ignore[method-assign]
+        writer.run_alone = counted_run_alone  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def engines(postgres_url: str) -> Iterator[tuple[Engine, Engine]]:
+    migrate(postgres_url)
+    ours, theirs = make_engine(postgres_url), make_engine(postgres_url)
+    try:
+        yield ours, theirs
+    finally:
+        ours.dispose()
+        theirs.dispose()
+
+
+def test_the_next_append_to_a_stream_this_store_wrote_is_one_statement(engines: tuple[Engine, Engine]) -> None:
+    engine, _ = engines
+    store = SqlEventStore(engine)
+    spy = Spy(store)
+
+    assert append(store, "lis-1", 0) == [1]
+    assert append(store, "lis-1", 1, count=2) == [2, 3]
+    assert append(store, "lis-1", 3) == [4]
+
+    assert (spy.transactions, spy.alone) == (1, 2)
+    streams, _ = check_store(engine)  # hash chain, gapless versions and positions, log_head
+    assert [event.version for event in streams["lis-1"]] == [1, 2, 3, 4]
+    assert store.stream("lis-1").version == 4  # type: ignore[union-attr]
+
+
+def test_when_another_writer_moved_the_log_the_append_takes_the_transaction(engines: tuple[Engine, Engine]) -> None:
+    engine, other_engine = engines
+    store, other = SqlEventStore(engine), SqlEventStore(other_engine)
+    append(store, "lis-1", 0)
+    append(other, "lis-2", 0)  # the log now ends at 2, not at 1 as our store last saw it
+    spy = Spy(store)
+
+    assert append(store, "lis-1", 1) == [3]
+    assert append(store, "lis-1", 2) == [4]  # and the guess is good again
+
+    assert (spy.alone, spy.transactions) == (2, 1)
+    streams, _ = check_store(engine)
+    assert [event.position for event in streams["lis-1"]] == [1, 3, 4]
+
+
+def test_when_another_writer_moved_the_stream_the_conflict_is_reported(engines: tuple[Engine, Engine]) -> None:
+    engine, other_engine = engines
+    store, other = SqlEventStore(engine), SqlEventStore(other_engine)
+    append(store, "lis-1", 0)
+    append(other, "lis-1", 1)
+
+    with pytest.raises(ConcurrencyConflict):
+        append(store, "lis-1", 1)
+
+    streams, _ = check_store(engine)
+    assert len(streams["lis-1"]) == 2
+
+
+def test_a_stream_whose_head_hash_changed_underneath_is_chained_to_what_the_log_holds(
+    engines: tuple[Engine, Engine],
+) -> None:
+    engine, _ = engines
+    store = SqlEventStore(engine)
+    append(store, "lis-1", 0)
+    with engine.begin() as connection:  # the store's memory of the head no longer matches the log
+        connection.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
+        connection.execute(text("UPDATE events SET hash = repeat('e', 64) WHERE stream_id = 'lis-1'"))
+        connection.execute(text("ALTER TABLE events ENABLE TRIGGER USER"))
+
+    append(store, "lis-1", 1)
+
+    second = store.read_stream("lis-1")[1]
+    assert second.prev_hash == "e" * 64
+
+
+def test_keyed_commands_and_batches_keep_to_the_transaction(engines: tuple[Engine, Engine]) -> None:
+    engine, _ = engines
+    store = SqlEventStore(engine)
+    append(store, "lis-1", 0)
+    spy = Spy(store)
+
+    append(store, "lis-1", 1, key="k-1")
+
+    assert (spy.alone, spy.transactions) == (0, 1)
+
+
+def test_a_connection_that_died_while_idle_costs_nothing_but_a_retry(engines: tuple[Engine, Engine]) -> None:
+    engine, other_engine = engines
+    store = SqlEventStore(engine)
+    append(store, "lis-1", 0)
+    pid = store._writer._kept.driver_connection.info.backend_pid  # the connection the store keeps for appends
+    with other_engine.connect() as connection:
+        assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+
+    assert append(store, "lis-1", 1) == [2]
+
+    streams, _ = check_store(engine)
+    assert len(streams["lis-1"]) == 2
+
+
+def test_a_connection_lost_after_the_server_committed_counts_the_append_once(engines: tuple[Engine, Engine]) -> None:
+    engine, _ = engines
+    store = SqlEventStore(engine)
+    append(store, "lis-1", 0)
+    run_alone = store._writer.run_alone
+
+    def committed_then_lost(sql: str, parameters: Any) -> bool:
+        # The reply never arrives: which cannot be staged on loopback at the right instant.
+        run_alone(sql, parameters)
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    store._writer.run_alone = committed_then_lost  # type: ignore[method-assign]
+
+    assert append(store, "lis-1", 1) == [2]
+
+    streams, _ = check_store(engine)
+    assert len(streams["lis-1"]) == 2
