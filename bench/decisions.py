@@ -1,7 +1,8 @@
 """Decisions recorded per second, one durable commit each (SQLite, WAL, synchronous=FULL).
 
 - govflow: ``Services.decide`` (the service call, no CLI), one decision per instance;
-- eventsourcing: an aggregate recording a decision event, ``app.save`` per decision;
+- eventsourcing: an aggregate recording the same two events a govflow decision records
+  here (the decision, and the gate it concludes passing), ``app.save`` per decision;
 - SpiffWorkflow: complete a user task, serialise the workflow, save it, per decision;
 - raw limit: ``sqlite3`` insert of the same bytes as govflow's decision event, one commit each.
 """
@@ -114,6 +115,10 @@ def _gate_class() -> Any:
         def record(self, decision: dict[str, Any]) -> None:
             self.decisions.append(decision)
 
+        @event("GatePassed")  # type: ignore[misc]
+        def pass_gate(self, date: str, decisions: list[str]) -> None:
+            self.passed = date
+
     return Gate
 
 
@@ -132,8 +137,10 @@ def eventsourcing(count: int) -> float:
             gates.append(gate)
 
         def run() -> None:
+            # The same two facts govflow records: the decision, and the gate it concludes.
             for gate in gates:
                 gate.record(DECISION)
+                gate.pass_gate(DECISION["date"], [f"{DECISION['gate']}/{DECISION['body']}/2"])
                 app.save(gate)
 
         seconds = timed(run)
