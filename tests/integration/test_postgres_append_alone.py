@@ -9,6 +9,7 @@ gapless positions, or the conflict the transaction reports.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -93,12 +94,30 @@ def test_when_another_writer_moved_the_log_the_append_takes_the_transaction(engi
     append(other, "lis-2", 0)  # the log now ends at 2, not at 1 as our store last saw it
     spy = Spy(store)
 
-    assert append(store, "lis-1", 1) == [3]
-    assert append(store, "lis-1", 2) == [4]  # and the guess is good again
+    assert append(store, "lis-1", 1) == [3]  # tried alone, then the transaction
+    assert append(store, "lis-1", 2) == [4]  # after a wrong guess, one append does not try
+    assert append(store, "lis-1", 3) == [5]  # and the guess is good again
 
-    assert (spy.alone, spy.transactions) == (2, 1)
+    assert (spy.alone, spy.transactions) == (2, 2)
     streams, _ = check_store(engine)
-    assert [event.position for event in streams["lis-1"]] == [1, 3, 4]
+    assert [event.position for event in streams["lis-1"]] == [1, 3, 4, 5]
+
+
+def test_guesses_that_keep_failing_are_tried_ever_less_often(engines: tuple[Engine, Engine]) -> None:
+    engine, other_engine = engines
+    store, other = SqlEventStore(engine), SqlEventStore(other_engine)
+    append(store, "lis-1", 0)
+    append(other, "other", 0)
+    spy = Spy(store)
+
+    for version in range(1, 41):  # the other writer moves the log before each of ours
+        append(other, "other", version)
+        append(store, "lis-1", version)
+
+    # Tried at the 1st, 3rd, 7th, 15th and 31st: after the n-th wrong guess in a row, 2**n - 1 do not try.
+    assert (spy.alone, spy.transactions) == (5, 40)
+    streams, _ = check_store(engine)
+    assert len(streams["lis-1"]) == 41
 
 
 def test_when_another_writer_moved_the_stream_the_conflict_is_reported(engines: tuple[Engine, Engine]) -> None:
@@ -173,3 +192,39 @@ def test_a_connection_lost_after_the_server_committed_counts_the_append_once(eng
 
     streams, _ = check_store(engine)
     assert len(streams["lis-1"]) == 2
+
+
+def test_writers_racing_lose_nothing_and_break_no_chain(postgres_url: str) -> None:
+    """Each writer appends to a stream of its own (its guess of the stream's head holds, its
+    guess of the log's end often not) and now and then to one they share."""
+    migrate(postgres_url)
+    engines = [make_engine(postgres_url) for _ in range(4)]
+    try:
+        seed = SqlEventStore(engines[0])
+        for stream in ("shared", *(f"own-{number}" for number in range(len(engines)))):
+            append(seed, stream, 0)
+
+        def write(number: int) -> int:
+            store = SqlEventStore(engines[number])  # each writer remembers the heads it wrote
+            accepted = 0
+            for turn in range(80):
+                stream = "shared" if turn % 5 == 4 else f"own-{number}"
+                while True:
+                    summary = store.stream(stream)
+                    assert summary is not None
+                    try:
+                        append(store, stream, summary.version, count=1 + turn % 2)
+                    except ConcurrencyConflict:
+                        continue
+                    accepted += 1 + turn % 2
+                    break
+            return accepted
+
+        with ThreadPoolExecutor(max_workers=len(engines)) as pool:
+            accepted = sum(pool.map(write, range(len(engines))))
+
+        found, _ = check_store(engines[0])  # chains, gapless versions and positions, log_head at the end
+        assert sum(len(events) for events in found.values()) == 1 + len(engines) + accepted
+    finally:
+        for engine in engines:
+            engine.dispose()

@@ -109,6 +109,7 @@ _PG_ROWS_PER_INSERT: Final = 100  # far below PostgreSQL's 65,535 parameters per
 _PG_COLUMN_TYPES: Final = (
     "text", "int", "bigint", "text", "int", "text", "text", "text", "text", "text", "text", "text", "text",
 )  # fmt: skip
+_MOST_MISSES: Final = 6  # wrong guesses in a row that double the appends taking the transaction
 _HEADS_KEPT: Final = 10_000  # streams whose head this store remembers, for appends in one statement
 
 
@@ -172,6 +173,10 @@ class SqlEventStore:
         # guess an append in one statement is sealed on (see ``_pg_append_alone``).
         self._heads: dict[str, tuple[int, str]] = {}
         self._last_position: int | None = None
+        # After a wrong guess, that many appends take the transaction without trying (doubling
+        # up to 63 while guesses keep failing): other writers are busy, and a failed try costs a round trip.
+        self._misses = 0
+        self._skip = 0
 
     @property
     def engine(self) -> Engine:
@@ -240,14 +245,17 @@ class SqlEventStore:
         """PostgreSQL: the append as one statement in one round trip, when this store wrote the stream's head.
 
         None when it cannot be tried (the stream's head or the log's end unknown here, a
-        command key to record, the connection busy) or the guess was wrong (another writer
-        moved the stream or the log): the caller then runs the transaction, which finds
-        out what happened.
+        command key to record, the connection busy, recent guesses wrong) or the guess was
+        wrong (another writer moved the stream or the log): the caller then runs the
+        transaction, which finds out what happened.
         """
         request = item.request
         head = self._heads.get(request.stream_id)
         count = len(item.texts)
         guess = self._last_position
+        if self._skip:
+            self._skip -= 1
+            return None
         if (
             request.command is not None
             or head is None
@@ -276,13 +284,18 @@ class SqlEventStore:
             ran = self._writer.run_alone(_pg_append_alone(count), parameters)
         except self._driver_error as error:
             self._forget(stream_id)
-            if getattr(error, "sqlstate", None) == _DIVISION_BY_ZERO or not self._landed(rows[0]):
-                # The guess was wrong, or the statement failed (e.g. the connection had died
-                # while idle): nothing was recorded, and the transaction will say why if it fails too.
+            if getattr(error, "sqlstate", None) == _DIVISION_BY_ZERO:
+                self._misses = min(self._misses + 1, _MOST_MISSES)
+                self._skip = 2**self._misses - 1
+                return None
+            if not self._landed(rows[0]):
+                # The statement failed (e.g. the connection had died while idle): nothing was
+                # recorded, and the transaction will say why if it fails too.
                 return None
             ran = True  # the connection failed after the server had committed
         if not ran:
             return None
+        self._misses = 0
         self._remember(rows)
         return rows
 
