@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 from governance.events import INSTANCE_STARTED, TASK_COMPLETED, NewEvent
 from tests.log_checks import check_store
 from workflows.database import make_engine, migrate
-from workflows.errors import ConcurrencyConflict
+from workflows.errors import ConcurrencyConflict, StoreError
 from workflows.store.base import AppendRequest, CommandRecord
 from workflows.store.sql import SqlEventStore
 
@@ -228,3 +228,25 @@ def test_writers_racing_lose_nothing_and_break_no_chain(postgres_url: str) -> No
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_a_lost_connection_with_the_server_out_of_reach_says_the_outcome_is_unknown(
+    engines: tuple[Engine, Engine],
+) -> None:
+    engine, _ = engines
+    store = SqlEventStore(engine)
+    append(store, "lis-1", 0)
+
+    def lost(sql: str, parameters: Any) -> bool:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    def unreachable(first: dict[str, Any]) -> bool:
+        raise StoreError("cannot check the append to 'lis-1': connection refused; is the server running and reachable?")
+
+    store._writer.run_alone = lost  # type: ignore[method-assign]
+    store._landed = unreachable  # type: ignore[method-assign]
+
+    with pytest.raises(
+        StoreError, match=r"whether the append was recorded cannot be checked now: .*connection refused"
+    ):
+        append(store, "lis-1", 1)

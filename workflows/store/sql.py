@@ -288,7 +288,14 @@ class SqlEventStore:
                 self._misses = min(self._misses + 1, _MOST_MISSES)
                 self._skip = 2**self._misses - 1
                 return None
-            if not self._landed(rows[0]):
+            try:
+                landed = self._landed(rows[0])
+            except StoreError as unreachable:
+                raise StoreError(
+                    f"the connection was lost while appending to '{stream_id}', and whether the append "
+                    f"was recorded cannot be checked now: {unreachable}"
+                ) from error
+            if not landed:
                 # The statement failed (e.g. the connection had died while idle): nothing was
                 # recorded, and the transaction will say why if it fails too.
                 return None
