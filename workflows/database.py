@@ -176,12 +176,7 @@ class DriverWriter:
         kept = self._kept_lock.acquire(blocking=False)
         reused = kept and self._kept is not None
         try:
-            if kept:
-                if self._kept is None:
-                    self._kept = self._engine.raw_connection()
-                pooled = self._kept
-            else:
-                pooled = self._engine.raw_connection()
+            pooled: Any = self._kept_connection() if kept else self._engine.raw_connection()
             driver = pooled.driver_connection
             committing = False
             try:
@@ -219,9 +214,7 @@ class DriverWriter:
         if not self._kept_lock.acquire(blocking=False):
             return False
         try:
-            if self._kept is None:
-                self._kept = self._engine.raw_connection()
-            pooled = self._kept
+            pooled = self._kept_connection()
             driver = pooled.driver_connection
             try:
                 driver.autocommit = True
@@ -237,6 +230,12 @@ class DriverWriter:
             return True
         finally:
             self._kept_lock.release()
+
+    def _kept_connection(self) -> Any:
+        """The connection kept for appends, made on first use (the caller holds ``_kept_lock``)."""
+        if self._kept is None:
+            self._kept = self._engine.raw_connection()
+        return self._kept
 
     def _drop(self, pooled: Any, kept: bool) -> None:
         if kept:

@@ -110,9 +110,9 @@ class Courier:
 
         The batch's sends are recorded together once its rows are through the mailer (one
         append per instance, one commit for all), and sent and missed rows are settled
-        together at the end (one transaction, not one per row). Also when the batch stops on an error: what the
-        server accepted is recorded before anything is settled, which is what makes a
-        retry safe.
+        together at the end (one transaction, not one per row). Also when the batch stops
+        on an error, what the server accepted is recorded before anything is settled,
+        which is what makes a retry safe.
         """
         # Before anything is recorded: a row claimed for the first time now cannot have
         # been recorded by anyone at or before the versions this worker saw until now.

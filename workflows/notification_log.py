@@ -103,12 +103,8 @@ class NotificationLog:
         found: dict[str, Send] = {}
         version = since
         for _ in range(_APPEND_TRIES):
-            events = [
-                NewEvent(ev.NOTIFICATION_SENT, self._data(row, self._sent_extra(row, send)), now)
-                for row, send in pending
-            ]
             try:
-                self._append(self._request(stream, instance, version, now), events)
+                self._append(self._request(stream, instance, version, now), self._sent_events(pending, now))
             except ConcurrencyConflict:
                 # Another worker appended to this stream after ``version``: read what it wrote.
                 news = self._read(stream, version)
@@ -158,10 +154,7 @@ class NotificationLog:
             batch = [
                 (
                     self._request(notification_stream(instance), instance, versions[instance], now),
-                    [
-                        NewEvent(ev.NOTIFICATION_SENT, self._data(row, self._sent_extra(row, send)), now)
-                        for row, send in pending[instance]
-                    ],
+                    self._sent_events(pending[instance], now),
                 )
                 for instance in todo
             ]
@@ -194,9 +187,16 @@ class NotificationLog:
     def history(self, instance: str) -> list[RecordedEvent]:
         return self.store.read_stream(notification_stream(instance))
 
-    @staticmethod
-    def _sent_extra(row: OutboxRow, send: Send) -> dict[str, Any]:
-        return {"message_id": send.message_id, "sha256": send.sha256, "attempt": row.attempts + 1}
+    @classmethod
+    def _sent_events(cls, rows: Iterable[tuple[OutboxRow, Send]], now: datetime) -> list[NewEvent]:
+        return [
+            NewEvent(
+                ev.NOTIFICATION_SENT,
+                cls._data(row, {"message_id": send.message_id, "sha256": send.sha256, "attempt": row.attempts + 1}),
+                now,
+            )
+            for row, send in rows
+        ]
 
     @staticmethod
     def _data(row: OutboxRow, extra: Mapping[str, Any]) -> dict[str, Any]:

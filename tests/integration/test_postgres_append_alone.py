@@ -161,16 +161,22 @@ def test_keyed_commands_and_batches_keep_to_the_transaction(engines: tuple[Engin
     assert (spy.alone, spy.transactions) == (0, 1)
 
 
-def test_a_connection_that_died_while_idle_costs_nothing_but_a_retry(engines: tuple[Engine, Engine]) -> None:
+def test_a_keyed_append_on_a_connection_that_died_while_idle_is_run_again_on_a_fresh_one(
+    engines: tuple[Engine, Engine],
+) -> None:
+    # The one-statement path on a dead connection is the event store contract's test; a keyed
+    # command takes the transaction, which finds the connection dead and runs once more.
     engine, other_engine = engines
     store = SqlEventStore(engine)
     append(store, "lis-1", 0)
     pid = store._writer._kept.driver_connection.info.backend_pid  # the connection the store keeps for appends
     with other_engine.connect() as connection:
         assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    spy = Spy(store)
 
-    assert append(store, "lis-1", 1) == [2]
+    assert append(store, "lis-1", 1, key="k-1") == [2]
 
+    assert (spy.alone, spy.transactions) == (0, 2)
     streams, _ = check_store(engine)
     assert len(streams["lis-1"]) == 2
 

@@ -192,8 +192,7 @@ class SqlEventStore:
 
     def write(self, request: AppendRequest, events: Sequence[NewEvent]) -> int:
         """:meth:`append`, answering only how many events were written (0: the command was recorded already)."""
-        check_batch([request])
-        (rows,) = self._write([_Pending(request, *prepare(request, events))])
+        (rows,) = self._write(_prepared([(request, events)]))
         return 0 if rows is None else len(rows)
 
     def append_many(self, batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[list[RecordedEvent]]:
@@ -204,8 +203,7 @@ class SqlEventStore:
         """
         if not batch:
             return []
-        items = [_Pending(request, *prepare(request, events)) for request, events in batch]
-        check_batch([item.request for item in items])
+        items = _prepared(batch)
         written = self._write(items)
         return [
             [] if rows is None else recorded_events(item.request, item.texts, rows)
@@ -249,13 +247,13 @@ class SqlEventStore:
         wrong (another writer moved the stream or the log): the caller then runs the
         transaction, which finds out what happened.
         """
+        if self._skip:
+            self._skip -= 1
+            return None
         request = item.request
         head = self._heads.get(request.stream_id)
         count = len(item.texts)
         guess = self._last_position
-        if self._skip:
-            self._skip -= 1
-            return None
         if (
             request.command is not None
             or head is None
@@ -264,15 +262,7 @@ class SqlEventStore:
             or count > _PG_ROWS_PER_INSERT
         ):
             return None
-        rows = seal(
-            request,
-            item.texts,
-            item.meta,
-            item.now,
-            first_version=request.expected_version + 1,
-            first_position=guess + 1,
-            prev_hash=head[1],
-        )
+        rows = _sealed(item, guess + 1, head[1])
         stream_id, expected = request.stream_id, request.expected_version
         parameters: list[Any] = [
             expected + count, request.phase, request.definition_hash, item.now,
@@ -360,15 +350,7 @@ class SqlEventStore:
             written: dict[str, list[dict[str, Any]]] = {}
             for item in todo:
                 request = item.request
-                written[request.stream_id] = rows = seal(
-                    request,
-                    item.texts,
-                    item.meta,
-                    item.now,
-                    first_version=request.expected_version + 1,
-                    first_position=position,
-                    prev_hash=chained[request.stream_id],
-                )
+                written[request.stream_id] = rows = _sealed(item, position, chained[request.stream_id])
                 position += len(rows)
                 self._insert(cursor, rows)
                 if request.command is not None:
@@ -628,3 +610,23 @@ class _Pending(NamedTuple):
     texts: list[EventText]
     meta: str
     now: str  # recorded_at, as stored
+
+
+def _prepared(batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list[_Pending]:
+    """The batch serialised, and checked (``check_batch``), before any transaction starts."""
+    items = [_Pending(request, *prepare(request, events)) for request, events in batch]
+    check_batch([item.request for item in items])
+    return items
+
+
+def _sealed(item: _Pending, first_position: int, prev_hash: str) -> list[dict[str, Any]]:
+    """The rows of ``item``, right after its expected version and from ``first_position`` on."""
+    return seal(
+        item.request,
+        item.texts,
+        item.meta,
+        item.now,
+        first_version=item.request.expected_version + 1,
+        first_position=first_position,
+        prev_hash=prev_hash,
+    )
