@@ -14,8 +14,23 @@ Used as a context manager, one connection serves a whole batch. The mailer sends
 message's bytes as built (they are what was hashed), without serialising anything again.
 ``submit`` hands a message over without waiting for the server's final answer, which
 takes the server longest (it stores the message): the caller prepares the next message
-meanwhile, then reads the answer with ``result()``. One transaction at a time, as SMTP
-without PIPELINING requires: the next ``submit`` reads a pending answer first.
+meanwhile, then reads the answer with ``result()``.
+
+How many round trips a message costs depends on the server:
+
+- A server that advertises PIPELINING (RFC 2920; most do) gets ``MAIL``, every ``RCPT``
+  and ``DATA`` in one write, sent before the answer to the previous message is read (the
+  RFC allows a group to follow the end of a message's data): one round trip per message,
+  then the data. Over a network with milliseconds of latency that is most of the time
+  a message takes. ``smtp.pipelining = false`` turns it off for a server that advertises
+  it but mishandles it.
+- Otherwise one command at a time, as SMTP without PIPELINING requires: the next
+  ``submit`` reads a pending answer first, then ``MAIL``, each ``RCPT`` and ``DATA`` wait
+  for their replies.
+
+The socket sends at once (``TCP_NODELAY``): a group written while the previous message's
+data is not yet acknowledged would otherwise wait for that acknowledgement.
+
 It does not ask an idle connection whether it is still open (a NOOP round trip before
 every message cost as much as a tenth of the exchange): when the server has closed it in
 between (a timeout, a restart), the first command of the next transaction, ``MAIL``,
@@ -27,6 +42,7 @@ Passwords never appear in errors or logs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import smtplib
@@ -50,6 +66,9 @@ _T = TypeVar("_T")
 # SMTP ends the data with a line holding only "."; a line of the message starting with
 # "." gets another one (RFC 5321 4.5.2), as smtplib does it.
 _LINE_STARTING_WITH_DOT = re.compile(rb"(?m)^\.")
+
+_Refused = dict[str, tuple[int, bytes]]
+"""Refused recipients: address -> (code, reply)."""
 
 
 class Submission:
@@ -108,6 +127,8 @@ class SmtpSettings:
     password: str = field(default="", repr=False)
     starttls: bool = False
     timeout: float = 30.0
+    pipelining: bool = True
+    """Use PIPELINING when the server advertises it (``smtp.pipelining``)."""
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -177,11 +198,10 @@ class SmtpMailer:
         ``result()``, or by the next ``submit`` or the end of the batch, whichever comes
         first. Outside a batch there is nothing to do meanwhile: it is read at once.
         """
-        if self._pending is not None:
-            self._pending.settle()
         try:
             connection, refused = self._translated(lambda: self._begin(message))
         except NotificationError as error:
+            self._settle_pending()
             if not self._batch:
                 self._drop()
             return Submission.done(error)
@@ -192,31 +212,55 @@ class SmtpMailer:
             submission.settle()
         return submission
 
-    def _begin(self, message: OutgoingMessage) -> tuple[smtplib.SMTP, dict[str, tuple[int, bytes]]]:
-        """MAIL, RCPT for each recipient, DATA and the data, as ``smtplib.SMTP.sendmail`` does.
+    def _begin(self, message: OutgoingMessage) -> tuple[smtplib.SMTP, _Refused]:
+        """Start the transaction of ``message`` and send its data (see the module doc).
 
-        Returns the connection and the refused recipients (when some were accepted);
-        raises ``smtplib`` errors.
+        On a connection used before, a server that closed it before taking ``MAIL`` gets
+        the transaction again on a new connection, once. Returns the connection and the
+        refused recipients (when some were accepted); raises ``smtplib`` errors.
         """
         reused = self._connection is not None
-        connection = self._connected()
         try:
-            code, reply = self._mail(connection, message)
-        except (smtplib.SMTPServerDisconnected, OSError):
-            if not reused:
-                raise
-            code, reply = 421, b"connection closed"
-        if code == 421 and reused:
-            # The server closed the idle connection in between: nothing of this message
-            # has been accepted, so start it again on a new connection.
-            log.info("SMTP connection to %s was closed by the server; reconnecting", self.settings.where)
+            return self._transaction(self._connected(), message)
+        except _ClosedBeforeMail as closed:
             self._drop()
-            connection = self._connected()
-            code, reply = self._mail(connection, message)
+            if not reused:
+                raise closed.error from None
+        log.info("SMTP connection to %s was closed by the server; reconnecting", self.settings.where)
+        try:
+            return self._transaction(self._connected(), message)
+        except _ClosedBeforeMail as closed:
+            self._drop()
+            raise closed.error from None
+
+    def _transaction(self, connection: smtplib.SMTP, message: OutgoingMessage) -> tuple[smtplib.SMTP, _Refused]:
+        try:
+            connection.ehlo_or_helo_if_needed()
+            options = self._mail_options(connection, message)
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self._settle_pending()
+            raise _ClosedBeforeMail(error) from None
+        if self.settings.pipelining and connection.has_extn("pipelining"):
+            refused = self._pipelined(connection, message, options)
+        else:
+            self._settle_pending()
+            refused = self._lockstep(connection, message, options)
+        data = message.data if message.data.endswith(b"\r\n") else message.data + b"\r\n"
+        connection.send(_LINE_STARTING_WITH_DOT.sub(b"..", data) + b".\r\n")
+        return connection, refused
+
+    def _lockstep(self, connection: smtplib.SMTP, message: OutgoingMessage, options: list[str]) -> _Refused:
+        """MAIL, RCPT for each recipient and DATA, each waiting for its reply, as ``smtplib.SMTP.sendmail``."""
+        try:
+            code, reply = connection.mail(message.sender, options)
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            raise _ClosedBeforeMail(error) from None
+        if code == 421:
+            raise _ClosedBeforeMail(smtplib.SMTPSenderRefused(code, reply, message.sender))
         if code != 250:
             self._abandon(connection, code)
             raise smtplib.SMTPSenderRefused(code, reply, message.sender)
-        refused: dict[str, tuple[int, bytes]] = {}
+        refused: _Refused = {}
         for recipient in message.recipients:
             code, reply = connection.rcpt(recipient)
             if code not in (250, 251):
@@ -232,17 +276,78 @@ class SmtpMailer:
         if code != 354:
             self._abandon(connection, code)
             raise smtplib.SMTPDataError(code, reply)
-        data = message.data if message.data.endswith(b"\r\n") else message.data + b"\r\n"
-        connection.send(_LINE_STARTING_WITH_DOT.sub(b"..", data) + b".\r\n")
-        return connection, refused
+        return refused
 
-    def _answer(self, connection: smtplib.SMTP, message: OutgoingMessage, refused: dict[str, tuple[int, bytes]]) -> str:
-        """Read the server's answer to the data ``_begin`` sent."""
+    def _pipelined(self, connection: smtplib.SMTP, message: OutgoingMessage, options: list[str]) -> _Refused:
+        """MAIL, every RCPT and DATA in one write, then their replies (RFC 2920).
+
+        The group goes out before the answer to the previous message is read: that
+        answer comes first, then one reply per command of the group.
+        """
+        group = "".join(
+            _command(line)
+            for line in (
+                f"MAIL FROM:{smtplib.quoteaddr(message.sender)}{''.join(' ' + option for option in options)}",
+                *(f"RCPT TO:{smtplib.quoteaddr(recipient)}" for recipient in message.recipients),
+                "DATA",
+            )
+        )
+        try:
+            connection.send(group.encode())
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self._settle_pending()
+            raise _ClosedBeforeMail(error) from None
+        self._settle_pending()
+        if self._connection is not connection:  # the answer to the previous message closed it
+            raise _ClosedBeforeMail(smtplib.SMTPServerDisconnected("the server closed the connection"))
+        try:
+            code, reply = connection.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            raise _ClosedBeforeMail(error) from None
+        if code == 421:
+            raise _ClosedBeforeMail(smtplib.SMTPSenderRefused(code, reply, message.sender))
+        sender = (code, reply)
+        refused: _Refused = {}
+        for recipient in message.recipients:
+            code, reply = connection.getreply()
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+            if code == 421:
+                self._drop()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = connection.getreply()
+        if code == 354 and (sender[0] != 250 or len(refused) == len(message.recipients)):
+            # A server may take DATA with no recipient; it then gets an empty message, ended at once.
+            connection.send(b".\r\n")
+            code, reply = connection.getreply()
+        if sender[0] != 250:
+            self._abandon(connection, sender[0])
+            raise smtplib.SMTPSenderRefused(*sender, message.sender)
+        if len(refused) == len(message.recipients):
+            self._abandon(connection, 0)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        if code != 354:
+            self._abandon(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
+
+    def _settle_pending(self) -> None:
+        """Read the answer to the message before, if it is still to come."""
+        if self._pending is not None:
+            self._pending.settle()
+
+    def _answer(self, connection: smtplib.SMTP, message: OutgoingMessage, refused: _Refused) -> str:
+        """Read the server's answer to the data ``_begin`` sent.
+
+        Whatever the answer, the transaction is over (RFC 5321 4.1.1.4): only a 421 ends
+        the connection too.
+        """
         self._pending = None
         try:
-            code, reply = self._translated(connection.getreply)
+            code, reply = self._translated(lambda: _reply(connection))
             if code != 250:
-                self._abandon(connection, code)
+                if code == 421:
+                    self._drop()
                 raise _by_code(code, _reply_text(reply), "the server refused the message")
         finally:
             if not self._batch:
@@ -268,17 +373,17 @@ class SmtpMailer:
             self._drop()
             raise TransientSmtpError(f"lost the connection to {self.settings.where}: {_describe(error)}") from None
 
-    def _mail(self, connection: smtplib.SMTP, message: OutgoingMessage) -> tuple[int, bytes]:
-        connection.ehlo_or_helo_if_needed()
+    @staticmethod
+    def _mail_options(connection: smtplib.SMTP, message: OutgoingMessage) -> list[str]:
         options = []
         if connection.does_esmtp and connection.has_extn("size"):
-            options.append(f"size={len(message.data)}")
+            options.append(f"SIZE={len(message.data)}")
         if not all(address.isascii() for address in (message.sender, *message.recipients)):
             # As smtplib.SMTP.send_message: international addresses need the server's SMTPUTF8.
             if not connection.has_extn("smtputf8"):
                 raise smtplib.SMTPNotSupportedError("one of the addresses needs SMTPUTF8, which the server lacks")
             options += ["SMTPUTF8", "BODY=8BITMIME"]
-        return connection.mail(message.sender, options)
+        return options
 
     def _abandon(self, connection: smtplib.SMTP, code: int) -> None:
         """End a refused transaction: reset, so the connection serves the next message.
@@ -310,6 +415,9 @@ class SmtpMailer:
             connection = smtplib.SMTP(settings.host, settings.port, local_hostname, timeout=settings.timeout)
         except (OSError, smtplib.SMTPException) as error:
             raise _unreachable(where, error) from None
+        if connection.sock is not None:
+            with contextlib.suppress(OSError):  # not a TCP socket
+                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stage = "STARTTLS"
         try:
             if settings.starttls:
@@ -331,6 +439,27 @@ class SmtpMailer:
         if self._connection is not None:
             _quietly_quit(self._connection)
             self._connection = None
+
+
+class _ClosedBeforeMail(Exception):
+    """The server closed the connection before it took ``MAIL``: nothing of the message was accepted."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _reply(connection: smtplib.SMTP) -> tuple[int, bytes]:
+    """The next reply; a connection closed meanwhile is reported as ``smtplib`` reports a lost one."""
+    if connection.sock is None:
+        raise smtplib.SMTPServerDisconnected("the connection was closed")
+    return connection.getreply()
+
+
+def _command(line: str) -> str:
+    if "\r" in line or "\n" in line:
+        raise ValueError(f"an SMTP command must be one line: {line!r}")
+    return line + "\r\n"
 
 
 class _Unreachable(SmtpConfigError):
@@ -374,7 +503,7 @@ def _setup_failure(settings: SmtpSettings, stage: str, error: Exception) -> Smtp
     return SmtpConfigError(message)
 
 
-def _refusal(recipients: dict[str, tuple[int, bytes]], *, accepted_some: bool) -> Exception:
+def _refusal(recipients: _Refused, *, accepted_some: bool) -> Exception:
     details = "; ".join(f"{who}: {code} {_reply_text(text)}" for who, (code, text) in sorted(recipients.items()))
     prefix = "accepted for some recipients but refused for" if accepted_some else "recipient refused"
     codes = {code for code, _ in recipients.values()}

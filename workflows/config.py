@@ -41,6 +41,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "password": "",
         "starttls": False,
         "timeout_seconds": 30,
+        "pipelining": True,
     },
     "audit": {"signing_key": "govflow-signing.key"},
     "worker": {

@@ -38,6 +38,9 @@ def register(sub: Any, common: argparse.ArgumentParser, writer: argparse.Argumen
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--port", type=int, default=8025, help="0: any free port")
     sink.add_argument("--maildir", type=Path, default=Path("mail"))
+    sink.add_argument(
+        "--no-pipelining", dest="pipelining", action="store_false", help="do not advertise PIPELINING (RFC 2920)"
+    )
     sink.set_defaults(handler=_cmd_mail_sink)
 
     worker = add("worker", "send due reminders and escalations (runs until stopped)")
@@ -76,6 +79,7 @@ def smtp_settings(settings: Settings) -> SmtpSettings:
         password=smtp["password"],
         starttls=smtp["starttls"],
         timeout=float(smtp["timeout_seconds"]),
+        pipelining=smtp["pipelining"],
     )
 
 
@@ -178,7 +182,7 @@ def _cmd_mail_sink(args: argparse.Namespace) -> int:
     from notifications.errors import SmtpConfigError
     from notifications.sink import MailSink
 
-    sink = MailSink(args.maildir, host=args.host, port=args.port)
+    sink = MailSink(args.maildir, host=args.host, port=args.port, pipelining=args.pipelining)
     try:
         sink.start()
     except SmtpConfigError as error:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import mailbox
 import re
+import smtplib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from time import sleep
+from time import monotonic, sleep
 from typing import Any
 
 import pytest
@@ -30,10 +31,15 @@ DUE = datetime(2019, 9, 13, 8, 0, tzinfo=UTC)
 RENDERER = TemplateRenderer()
 
 
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[MailSink]:
+SPAM = "filtered@selep.example"
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "lockstep"])
+def sink(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MailSink]:
+    """The sink with and without PIPELINING: every test using it runs against both kinds of server."""
     refusals = {BUSY: "451 4.2.1 Mailbox busy, try again later", GONE: "550 5.1.1 No such mailbox"}
-    with MailSink(tmp_path / "mail", refusals=refusals) as running:
+    rejections = {SPAM: "554 5.7.1 Message rejected by the content filter"}
+    with MailSink(tmp_path / "mail", refusals=refusals, rejections=rejections, pipelining=request.param) as running:
         yield running
 
 
@@ -317,3 +323,121 @@ def test_the_sink_returns_messages_in_order_of_arrival(sink: MailSink, settings:
             mailer.send(build_message(sender=SENDER, to=[ALEX], rendered=rendered, message_id=key))
 
     assert [message["Subject"] for message in sink.messages()] == subjects
+
+
+class SendSpy:
+    """Records what the mailer writes to the socket, one entry per write (the bytes still go out)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.writes: list[bytes] = []
+        send = smtplib.SMTP.send
+
+        def recording(connection: smtplib.SMTP, data: str | bytes) -> None:
+            self.writes.append(data.encode() if isinstance(data, str) else data)
+            send(connection, data)
+
+        monkeypatch.setattr(smtplib.SMTP, "send", recording)
+
+    def commands(self) -> list[list[str]]:
+        """The writes holding SMTP commands (not message data), each as its list of command words."""
+        return [
+            [line.split(b" ", 1)[0].decode().upper() for line in write.splitlines()]
+            for write in self.writes
+            if write[:4].upper() in (b"MAIL", b"RCPT", b"DATA")
+        ]
+
+
+def test_the_sink_advertises_pipelining_unless_told_not_to(sink: MailSink) -> None:
+    with smtplib.SMTP(sink.host, sink.port, "localhost", timeout=5) as client:
+        client.ehlo()
+        assert client.has_extn("pipelining") is sink.pipelining
+
+
+def test_with_pipelining_a_message_is_one_write_of_its_commands_and_one_of_its_data(
+    sink: MailSink, settings: SmtpSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = SendSpy(monkeypatch)
+
+    with SmtpMailer(settings) as mailer:
+        submitted = [
+            mailer.submit(notice(f"key-spy-{number}", ALEX, "beth.okafor@selep.example")) for number in range(3)
+        ]
+
+    assert [submission.result() for submission in submitted] == [
+        make_message_id(f"key-spy-{n}", "selep.example") for n in range(3)
+    ]
+    if sink.pipelining:
+        assert spy.commands() == [["MAIL", "RCPT", "RCPT", "DATA"]] * 3
+    else:
+        assert spy.commands() == [["MAIL"], ["RCPT"], ["RCPT"], ["DATA"]] * 3
+    assert len(sink.messages()) == 3
+
+
+def test_pipelining_can_be_turned_off_for_a_server_that_advertises_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = SendSpy(monkeypatch)
+    with MailSink(tmp_path / "mail", pipelining=True) as advertising:
+        settings = SmtpSettings(advertising.host, advertising.port, SENDER, timeout=5, pipelining=False)
+        with SmtpMailer(settings) as mailer:
+            mailer.send(notice("key-off"))
+
+    assert spy.commands() == [["MAIL"], ["RCPT"], ["DATA"]]
+
+
+def test_a_message_rejected_after_its_data_leaves_the_connection_serving_the_next(
+    sink: MailSink, settings: SmtpSettings
+) -> None:
+    with SmtpMailer(settings) as mailer:
+        first = mailer.submit(notice("key-first"))
+        filtered = mailer.submit(notice("key-filtered", SPAM))
+        after = mailer.submit(notice("key-after-filter"))  # with pipelining, sent before the rejection was read
+        last = mailer.submit(notice("key-last"))
+
+    with pytest.raises(
+        PermanentSmtpError, match=re.escape("554 5.7.1 Message rejected by the content filter")
+    ) as raised:
+        filtered.result()
+    assert raised.value.code == 554
+    assert [first.result(), after.result(), last.result()] == [
+        make_message_id(key, "selep.example") for key in ("key-first", "key-after-filter", "key-last")
+    ]
+    arrived = sink.messages()
+    assert [message["Message-ID"] for message in arrived] == [first.result(), after.result(), last.result()]
+    assert len({message["X-Peer"] for message in arrived}) == 1
+
+
+def test_a_message_whose_every_recipient_is_refused_is_not_sent_and_the_next_is(
+    sink: MailSink, settings: SmtpSettings
+) -> None:
+    with SmtpMailer(settings) as mailer:
+        refused = mailer.submit(notice("key-nobody", GONE, BUSY))
+        sent = mailer.submit(notice("key-somebody"))
+
+    with pytest.raises(PermanentSmtpError, match=re.escape(f"recipient refused: {BUSY}: 451 ")):
+        refused.result()
+    assert sent.result() == make_message_id("key-somebody", "selep.example")
+    assert [message["Message-ID"] for message in sink.messages()] == [sent.result()]
+
+
+def test_a_connection_dropped_while_an_answer_is_awaited_gives_that_answer_and_sends_the_next_anew(
+    sink: MailSink, settings: SmtpSettings
+) -> None:
+    with SmtpMailer(settings) as mailer:
+        first = mailer.submit(notice("key-stored"))
+        wait_until(lambda: len(sink.messages()) == 1)  # stored and answered; the answer not read yet
+        sink.drop_connections()
+        second = mailer.submit(notice("key-anew"))
+
+    assert first.result() == make_message_id("key-stored", "selep.example")
+    assert second.result() == make_message_id("key-anew", "selep.example")
+    stored, anew = sink.messages()
+    assert stored["X-Peer"] != anew["X-Peer"]
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = monotonic() + seconds
+    while not condition():
+        if monotonic() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        sleep(0.01)
