@@ -132,3 +132,10 @@ def test_a_wrong_database_setting_is_named(name: str, value: str, message: str, 
 
 def test_configuration_and_engine_agree_on_the_ssl_modes() -> None:
     assert config.SSL_MODES == database.SSL_MODES
+
+
+@pytest.mark.parametrize(("environ", "expected"), [({}, True), ({"GOVFLOW_SMTP_PIPELINING": "false"}, False)])
+def test_smtp_pipelining_is_on_unless_turned_off(environ: dict[str, str], expected: bool, tmp_path: Path) -> None:
+    from workflows.worker_cli import smtp_settings
+
+    assert smtp_settings(load_settings(str(ROOT / "config.toml"), environ=environ, cwd=tmp_path)).pipelining is expected
