@@ -56,6 +56,16 @@ from typing import Protocol, TypeVar
 
 from notifications.errors import NotificationError, PermanentSmtpError, SmtpConfigError, TransientSmtpError
 from notifications.message import OutgoingMessage
+from notifications.smtp_failures import (
+    Refused,
+    Unreachable,
+    by_code,
+    describe,
+    refusal,
+    reply_text,
+    setup_failure,
+    unreachable,
+)
 
 __all__ = ["Mailer", "SmtpMailer", "SmtpSettings", "Submission"]
 
@@ -66,9 +76,6 @@ _T = TypeVar("_T")
 # SMTP ends the data with a line holding only "."; a line of the message starting with
 # "." gets another one (RFC 5321 4.5.2), as smtplib does it.
 _LINE_STARTING_WITH_DOT = re.compile(rb"(?m)^\.")
-
-_Refused = dict[str, tuple[int, bytes]]
-"""Refused recipients: address -> (code, reply)."""
 
 
 class Submission:
@@ -212,7 +219,7 @@ class SmtpMailer:
             submission.settle()
         return submission
 
-    def _begin(self, message: OutgoingMessage) -> tuple[smtplib.SMTP, _Refused]:
+    def _begin(self, message: OutgoingMessage) -> tuple[smtplib.SMTP, Refused]:
         """Start the transaction of ``message`` and send its data (see the module doc).
 
         On a connection used before, a server that closed it before taking ``MAIL`` gets
@@ -233,7 +240,7 @@ class SmtpMailer:
             self._drop()
             raise closed.error from None
 
-    def _transaction(self, connection: smtplib.SMTP, message: OutgoingMessage) -> tuple[smtplib.SMTP, _Refused]:
+    def _transaction(self, connection: smtplib.SMTP, message: OutgoingMessage) -> tuple[smtplib.SMTP, Refused]:
         try:
             connection.ehlo_or_helo_if_needed()
             options = self._mail_options(connection, message)
@@ -249,7 +256,7 @@ class SmtpMailer:
         connection.send(_LINE_STARTING_WITH_DOT.sub(b"..", data) + b".\r\n")
         return connection, refused
 
-    def _lockstep(self, connection: smtplib.SMTP, message: OutgoingMessage, options: list[str]) -> _Refused:
+    def _lockstep(self, connection: smtplib.SMTP, message: OutgoingMessage, options: list[str]) -> Refused:
         """MAIL, RCPT for each recipient and DATA, each waiting for its reply, as ``smtplib.SMTP.sendmail``."""
         try:
             code, reply = connection.mail(message.sender, options)
@@ -260,7 +267,7 @@ class SmtpMailer:
         if code != 250:
             self._abandon(connection, code)
             raise smtplib.SMTPSenderRefused(code, reply, message.sender)
-        refused: _Refused = {}
+        refused: Refused = {}
         for recipient in message.recipients:
             code, reply = connection.rcpt(recipient)
             if code not in (250, 251):
@@ -278,7 +285,7 @@ class SmtpMailer:
             raise smtplib.SMTPDataError(code, reply)
         return refused
 
-    def _pipelined(self, connection: smtplib.SMTP, message: OutgoingMessage, options: list[str]) -> _Refused:
+    def _pipelined(self, connection: smtplib.SMTP, message: OutgoingMessage, options: list[str]) -> Refused:
         """MAIL, every RCPT and DATA in one write, then their replies (RFC 2920).
 
         The group goes out before the answer to the previous message is read: that
@@ -307,7 +314,7 @@ class SmtpMailer:
         if code == 421:
             raise _ClosedBeforeMail(smtplib.SMTPSenderRefused(code, reply, message.sender))
         sender = (code, reply)
-        refused: _Refused = {}
+        refused: Refused = {}
         for recipient in message.recipients:
             code, reply = connection.getreply()
             if code not in (250, 251):
@@ -336,7 +343,7 @@ class SmtpMailer:
         if self._pending is not None:
             self._pending.settle()
 
-    def _answer(self, connection: smtplib.SMTP, message: OutgoingMessage, refused: _Refused) -> str:
+    def _answer(self, connection: smtplib.SMTP, message: OutgoingMessage, refused: Refused) -> str:
         """Read the server's answer to the data ``_begin`` sent.
 
         Whatever the answer, the transaction is over (RFC 5321 4.1.1.4): only a 421 ends
@@ -348,12 +355,12 @@ class SmtpMailer:
             if code != 250:
                 if code == 421:
                     self._drop()
-                raise _by_code(code, _reply_text(reply), "the server refused the message")
+                raise by_code(code, reply_text(reply), "the server refused the message")
         finally:
             if not self._batch:
                 self._drop()
         if refused:
-            raise _refusal(refused, accepted_some=True)
+            raise refusal(refused, accepted_some=True)
         log.debug("sent %s to %s via %s", message.message_id, ", ".join(message.recipients), self.settings.where)
         return message.message_id
 
@@ -362,16 +369,16 @@ class SmtpMailer:
         try:
             return step()
         except smtplib.SMTPRecipientsRefused as error:
-            raise _refusal(error.recipients, accepted_some=False) from None
+            raise refusal(error.recipients, accepted_some=False) from None
         except smtplib.SMTPResponseException as error:
             # Covers SMTPSenderRefused, SMTPDataError and any other reply with a code.
-            raise _by_code(error.smtp_code, _reply_text(error.smtp_error), "the server refused the message") from None
+            raise by_code(error.smtp_code, reply_text(error.smtp_error), "the server refused the message") from None
         except smtplib.SMTPNotSupportedError as error:
             where = self.settings.where
             raise PermanentSmtpError(f"the SMTP server at {where} cannot take this message: {error}") from None
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             self._drop()
-            raise TransientSmtpError(f"lost the connection to {self.settings.where}: {_describe(error)}") from None
+            raise TransientSmtpError(f"lost the connection to {self.settings.where}: {describe(error)}") from None
 
     @staticmethod
     def _mail_options(connection: smtplib.SMTP, message: OutgoingMessage) -> list[str]:
@@ -402,7 +409,7 @@ class SmtpMailer:
         if self._connection is None:
             try:
                 self._connection = self._connect()
-            except _Unreachable as error:
+            except Unreachable as error:
                 # check() passed at start, so the server is down or unreachable for now.
                 raise TransientSmtpError(str(error)) from None
         return self._connection
@@ -414,7 +421,7 @@ class SmtpMailer:
         try:
             connection = smtplib.SMTP(settings.host, settings.port, local_hostname, timeout=settings.timeout)
         except (OSError, smtplib.SMTPException) as error:
-            raise _unreachable(where, error) from None
+            raise unreachable(where, error) from None
         if connection.sock is not None:
             with contextlib.suppress(OSError):  # not a TCP socket
                 connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -429,7 +436,7 @@ class SmtpMailer:
                 connection.login(settings.username, settings.password)
         except Exception as error:
             _quietly_quit(connection)
-            problem = _setup_failure(settings, stage, error)
+            problem = setup_failure(settings, stage, error)
             if problem is None:
                 raise
             raise problem from None
@@ -460,75 +467,6 @@ def _command(line: str) -> str:
     if "\r" in line or "\n" in line:
         raise ValueError(f"an SMTP command must be one line: {line!r}")
     return line + "\r\n"
-
-
-class _Unreachable(SmtpConfigError):
-    """No SMTP server answered: a configuration error at start, a transient one later."""
-
-
-def _unreachable(where: str, error: BaseException) -> _Unreachable:
-    if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, OSError):
-        error = error.__context__  # smtplib hides a timeout while waiting for the greeting
-    if isinstance(error, socket.gaierror):
-        reason, keys = "unknown host", "smtp.host"
-    elif isinstance(error, ConnectionRefusedError):
-        reason, keys = "connection refused", "smtp.host / smtp.port"
-    elif isinstance(error, TimeoutError):
-        reason, keys = "no answer in time", "smtp.host / smtp.port / smtp.timeout_seconds"
-    elif isinstance(error, smtplib.SMTPResponseException):
-        reason, keys = f"it answered {error.smtp_code} {_reply_text(error.smtp_error)}", "smtp.host / smtp.port"
-    else:
-        reason, keys = _describe(error), "smtp.host / smtp.port"
-    return _Unreachable(f"cannot reach SMTP server {where}: {reason} ({keys})")
-
-
-def _setup_failure(settings: SmtpSettings, stage: str, error: Exception) -> SmtpConfigError | None:
-    where = settings.where
-    if isinstance(error, smtplib.SMTPAuthenticationError):
-        message = (
-            f"SMTP server {where} refused the login for user '{settings.username}': "
-            f"{error.smtp_code} {_reply_text(error.smtp_error)} (smtp.username / smtp.password)"
-        )
-    elif isinstance(error, smtplib.SMTPNotSupportedError):
-        key = "smtp.starttls" if stage == "STARTTLS" else "smtp.username"
-        message = f"SMTP server {where} does not support {stage} ({key})"
-    elif isinstance(error, smtplib.SMTPResponseException):
-        message = f"SMTP server {where} refused {stage}: {error.smtp_code} {_reply_text(error.smtp_error)}"
-    elif isinstance(error, ssl.SSLError):
-        message = f"TLS with SMTP server {where} failed: {error.__class__.__name__} {_describe(error)} (smtp.starttls)"
-    elif isinstance(error, smtplib.SMTPException | OSError):
-        message = f"SMTP server {where} failed during {stage}: {_describe(error)} (smtp.host / smtp.port)"
-    else:
-        return None
-    return SmtpConfigError(message)
-
-
-def _refusal(recipients: _Refused, *, accepted_some: bool) -> Exception:
-    details = "; ".join(f"{who}: {code} {_reply_text(text)}" for who, (code, text) in sorted(recipients.items()))
-    prefix = "accepted for some recipients but refused for" if accepted_some else "recipient refused"
-    codes = {code for code, _ in recipients.values()}
-    # Retrying resends to every recipient: worth it only if no refusal is final.
-    if all(400 <= code < 500 for code in codes):
-        return TransientSmtpError(f"{prefix}: {details}", code=min(codes))
-    return PermanentSmtpError(f"{prefix}: {details}", code=max(codes))
-
-
-def _by_code(code: int, text: str, what: str) -> Exception:
-    message = f"{what}: {code} {text}"
-    if 500 <= code < 600:
-        return PermanentSmtpError(message, code=code)
-    return TransientSmtpError(message, code=code if code > 0 else None)
-
-
-def _reply_text(text: bytes | str) -> str:
-    decoded = text.decode(errors="replace") if isinstance(text, bytes) else text
-    return " ".join(decoded.split())
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower()
-    return str(error) or error.__class__.__name__
 
 
 def _quietly_quit(connection: smtplib.SMTP) -> None:
