@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import signal
+import smtplib
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,3 +141,21 @@ def test_mail_sink_and_worker_run_until_stopped_by_sigterm(lis_started: Cli, sin
     assert "stopped" in worker_out
     assert mail_code == 0 and "mail sink stopped" in mail_out
     assert (cli.folder / "sink-mail" / "new").is_dir()
+
+
+@pytest.mark.parametrize(("flags", "advertised"), [((), True), (("--no-pipelining",), False)])
+def test_the_mail_sink_advertises_pipelining_unless_told_not_to(
+    workdir: Path, flags: tuple[str, ...], advertised: bool
+) -> None:
+    command = [sys.executable, "-m", "workflows.cli", "mail-sink", "--port", "0", "--maildir", "mail", *flags]
+    mail = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        listening = re.search(r"listening on (\S+):(\d+),", first_line(mail))
+        assert listening is not None
+        with smtplib.SMTP(listening[1], int(listening[2]), "localhost", timeout=10) as client:
+            client.ehlo()
+            assert client.has_extn("pipelining") is advertised
+    finally:
+        code, _, err = stop(mail)
+
+    assert code == 0, err
