@@ -55,14 +55,9 @@ def govflow_decider(count: int, url: str | None = None) -> Iterator[Callable[[in
                 services.start("selep-lis-2019", f"lis-{index}", actor="bench")
                 services.load(f"lis-{index}")
             clock.set(datetime(2019, 7, 26, 15, tzinfo=UTC))
-            decision = DecisionInput(
-                gate="approach-agreed",
-                body="secretariat",
-                outcome="approved",
-                day=date(2019, 7, 26),
-                mode="delegated",
-                authority="SB/2019/06/3",
-            )
+            # The decision every contender records.
+            fields = {name: value for name, value in DECISION.items() if name != "date"}
+            decision = DecisionInput(**fields, day=date.fromisoformat(DECISION["date"]))
 
             def decide(index: int) -> None:
                 services.decide(f"lis-{index}", decision, actor="secretary")

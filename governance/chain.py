@@ -37,7 +37,7 @@ _chunks: Final[Callable[[Any, int], list[str]] | None] = (
 
 def canonical_json(value: Any) -> str:
     """Serialise ``value`` as canonical JSON: sorted keys, no spaces, UTF-8 text."""
-    if _chunks is None or isinstance(value, str):
+    if _chunks is None:  # an interpreter without the C encoder
         return _ENCODER.encode(value)
     try:
         return "".join(_chunks(value, 0))

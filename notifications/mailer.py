@@ -142,8 +142,8 @@ class SmtpSettings:
             raise SmtpConfigError("no SMTP server given (smtp.host)")
         if not 0 < self.port < 65536:
             raise SmtpConfigError(f"SMTP port {self.port} is not a port number (smtp.port)")
-        if "@" not in self.sender:
-            raise SmtpConfigError(f"'{self.sender}' is not a sender address (smtp.from)")
+        if "@" not in self.sender or any(character.isspace() for character in self.sender):
+            raise SmtpConfigError(f"{self.sender!r} is not a sender address (smtp.from)")
         if self.timeout <= 0:
             raise SmtpConfigError("the SMTP timeout must be positive (smtp.timeout_seconds)")
         if self.username and not self.starttls and not self.loopback:

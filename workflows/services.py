@@ -9,6 +9,7 @@ Queries (status, history, list) read and fold; they never write.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,10 +17,9 @@ from datetime import date, datetime
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from governance import commands
-from governance.chain import canonical_json
 from governance.definition import Definition
 from governance.errors import CorruptHistory, GovernanceError
 from governance.events import NewEvent, RecordedEvent
@@ -355,8 +355,7 @@ class Services:
         )
 
     def decide(self, instance_id: str, decision: DecisionInput, *, actor: str, key: str | None = None) -> Outcome:
-        # Only a keyed command is compared with an earlier copy of itself: describe it only then.
-        request = {"command": "decide", "instance": instance_id, "decision": repr(decision)} if key else {}
+        request = {"command": "decide", "instance": instance_id, "decision": decision}
         return self._run(
             instance_id, actor, key, request, lambda inst, now: commands.record_decision(inst, decision, now)
         )
@@ -480,8 +479,16 @@ def is_instance_stream(stream_id: str) -> bool:
     return ":" not in stream_id and not stream_id.startswith("$")
 
 
+# Canonical JSON in which a value JSON lacks (a decision) stands as its repr: described only
+# when a keyed command is hashed, not for every command.
+_REQUEST_ENCODER: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=repr
+)
+
+
 def _request_hash(request: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(request).encode("utf-8")).hexdigest()
+    """The hash a keyed command is recognised by: the same for the same command and arguments."""
+    return hashlib.sha256(_REQUEST_ENCODER.encode(request).encode("utf-8")).hexdigest()
 
 
 def _file_digest(path: Path) -> tuple[str, int]:

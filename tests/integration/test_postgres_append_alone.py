@@ -30,9 +30,13 @@ pytestmark = pytest.mark.postgres
 NOW = datetime(2019, 6, 3, 9, 30, tzinfo=UTC)
 
 
-def append(store: SqlEventStore, stream: str, after: int, count: int = 1, key: str | None = None) -> list[int]:
+def request_after(stream: str, after: int, key: str | None = None) -> AppendRequest:
     command = None if key is None else CommandRecord(key, stream, "r", {"ok": True})
-    request = AppendRequest(stream, after, "secretary", "d" * 64, NOW, "drafting", "lis", command=command)
+    return AppendRequest(stream, after, "secretary", "d" * 64, NOW, "drafting", "lis", command=command)
+
+
+def append(store: SqlEventStore, stream: str, after: int, count: int = 1, key: str | None = None) -> list[int]:
+    request = request_after(stream, after, key)
     kind = INSTANCE_STARTED if after == 0 else TASK_COMPLETED
     events = [NewEvent(kind, {"n": after + n}, NOW) for n in range(count)]
     return [recorded.position for recorded in store.append(request, events)]
@@ -154,11 +158,20 @@ def test_keyed_commands_and_batches_keep_to_the_transaction(engines: tuple[Engin
     engine, _ = engines
     store = SqlEventStore(engine)
     append(store, "lis-1", 0)
+    append(store, "lis-2", 0)
     spy = Spy(store)
 
     append(store, "lis-1", 1, key="k-1")
+    store.append_many(
+        [
+            (request_after(stream, after), [NewEvent(TASK_COMPLETED, {"n": after}, NOW)])
+            for stream, after in (("lis-1", 2), ("lis-2", 1))
+        ]
+    )
 
-    assert (spy.alone, spy.transactions) == (0, 1)
+    assert (spy.alone, spy.transactions) == (0, 2)
+    streams, _ = check_store(engine)
+    assert (len(streams["lis-1"]), len(streams["lis-2"])) == (3, 2)
 
 
 def test_a_keyed_append_on_a_connection_that_died_while_idle_is_run_again_on_a_fresh_one(

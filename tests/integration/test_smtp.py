@@ -296,13 +296,20 @@ def test_credentials_are_not_sent_to_a_remote_server_without_tls() -> None:
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"port": 0}, "smtp.port"), ({"host": ""}, "smtp.host"), ({"sender": "govflow"}, "smtp.from")],
+    [
+        ({"port": 0}, "smtp.port"),
+        ({"host": ""}, "smtp.host"),
+        ({"sender": "govflow"}, "smtp.from"),
+        ({"sender": "govflow@selep.example\r\nRCPT TO:<x@example.org>"}, "smtp.from"),
+    ],
 )
 def test_impossible_settings_name_the_key(changes: dict[str, Any], message: str) -> None:
     arguments: dict[str, Any] = {"host": "127.0.0.1", "port": 25, "sender": SENDER, **changes}
 
-    with pytest.raises(SmtpConfigError, match=message):
+    with pytest.raises(SmtpConfigError, match=message) as raised:
         SmtpSettings(**arguments)
+
+    assert "\n" not in str(raised.value)
 
 
 def test_the_sink_picks_free_ports_and_refuses_a_port_in_use(sink: MailSink, tmp_path: Path) -> None:
