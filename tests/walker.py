@@ -10,6 +10,7 @@ that a long run never runs out of work.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -52,8 +53,13 @@ class Step:
         if self.kind == "document":
             # The same content for the same version number: two writers adding "the next
             # version" at once collide on the rule (the file is already that version).
+            # Written whole under another name and moved into place: another process may be
+            # writing the same file, and must never read it half-written (a shorter file has
+            # another hash, and its resend would then differ from the command first sent).
             path = folder / f"{instance_id}-v{self.args[0]}.pdf"
-            path.write_text(f"{instance_id} draft version {self.args[0]}", encoding="utf-8")
+            scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            scratch.write_text(f"{instance_id} draft version {self.args[0]}", encoding="utf-8")
+            os.replace(scratch, path)
             return services.add_document(instance_id, path, **who)
         raise ValueError(f"unknown step kind '{self.kind}'")
 
