@@ -199,6 +199,22 @@ def test_each_event_is_chained_to_the_previous_event_of_its_stream(store: EventS
     assert len({recorded.hash for recorded in store.iter_all()}) == 5
 
 
+def test_an_append_of_more_events_than_one_insert_holds_is_recorded_whole_and_chained(store: EventStore) -> None:
+    # The SQL store writes a hundred events per INSERT: 250 take three statements, the last part-full.
+    store.append(request("lis-1", 0), [event(INSTANCE_STARTED)])
+    store.append(request("lis-2", 0), [event(INSTANCE_STARTED)])
+    recorded = store.append(request("lis-1", 1), [event(step=step) for step in range(250)])
+
+    stream = store.read_stream("lis-1")
+    assert stream[1:] == recorded
+    assert [e.version for e in stream] == list(range(1, 252))
+    assert [e.position for e in stream] == [1, *range(3, 253)]
+    assert [e.data["step"] for e in stream[1:]] == list(range(250))
+    assert [e.prev_hash for e in stream] == [GENESIS_HASH, *(e.hash for e in stream[:-1])]
+    assert all(recomputed_hash(e) == e.hash for e in stream)
+    assert positions(store) == list(range(1, 253))
+
+
 def test_iter_all_yields_every_event_in_position_order_in_batches(store: EventStore) -> None:
     versions = {"a": 0, "b": 0, "c": 0}
     for number in range(25):

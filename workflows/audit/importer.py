@@ -254,7 +254,7 @@ def _sealed(request: AppendRequest, event: NewEvent, *, position: int, prev_hash
         first_position=position,
         prev_hash=prev_hash,
     )
-    return StoredEvent(**{name: row[name] for name in COLUMNS})
+    return row
 
 
 def _check_empty(connection: Connection) -> None:

@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, parse_timestamp
 from governance.events import EventPayload, NewEvent, RecordedEvent
+from workflows.audit.records import StoredEvent
 from workflows.errors import CommandKeyReused, ConcurrencyConflict
 from workflows.store.base import AppendRequest, CommandRecord, StreamSummary, check_batch
 from workflows.store.sealing import EventText, prepare, recorded_events, seal, to_recorded
@@ -28,8 +28,8 @@ class InMemoryEventStore:
         self._clock = clock
         self._lock = threading.Lock()
         # Rows as the SQL store would hold them (texts), so reads parse fresh copies.
-        self._log: list[dict[str, Any]] = []
-        self._by_stream: dict[str, list[dict[str, Any]]] = {}
+        self._log: list[StoredEvent] = []
+        self._by_stream: dict[str, list[StoredEvent]] = {}
         self._streams: dict[str, StreamSummary] = {}
         self._commands: dict[str, tuple[CommandRecord, str]] = {}
         self._definitions: dict[str, tuple[str, str, str, str | None]] = {}
@@ -79,7 +79,7 @@ class InMemoryEventStore:
             recorded_at,
             first_version=request.expected_version + 1,
             first_position=len(self._log) + 1,
-            prev_hash=history[-1]["hash"] if history else GENESIS_HASH,
+            prev_hash=history[-1].hash if history else GENESIS_HASH,
         )
         self._log.extend(rows)
         self._by_stream.setdefault(request.stream_id, []).extend(rows)
@@ -101,7 +101,7 @@ class InMemoryEventStore:
         """The stream's events after ``after_version``, in version order; empty if none."""
         with self._lock:
             rows = list(self._by_stream.get(stream_id, [])[after_version:])
-        return [to_recorded(row) for row in rows]
+        return [to_recorded(row._asdict()) for row in rows]
 
     def iter_payloads(self, stream_ids: Sequence[str]) -> Iterator[EventPayload]:
         """The events of ``stream_ids``, stream by stream, reduced to what the fold needs."""
@@ -119,7 +119,7 @@ class InMemoryEventStore:
             with self._lock:
                 rows = self._log[start : start + batch_size]
             for row in rows:
-                yield to_recorded(row)
+                yield to_recorded(row._asdict())
             if len(rows) < batch_size:
                 return
             start += batch_size

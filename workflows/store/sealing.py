@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from governance.chain import canonical_event_text, canonical_json, format_timestamp, parse_timestamp, text_hash
 from governance.events import NewEvent, RecordedEvent
+from workflows.audit.records import StoredEvent
 from workflows.store.base import AppendRequest
 
 DEFAULT_SCHEMA_VERSION = 1
@@ -81,13 +82,14 @@ def seal(
     first_version: int,
     first_position: int,
     prev_hash: str,
-) -> list[dict[str, Any]]:
+) -> list[StoredEvent]:
     """Give each event its version, position and hash, each chained to the one before.
 
-    Returns the rows to store, texts exactly as hashed (:func:`recorded_events` turns
-    them into :class:`RecordedEvent`, for the callers that want them back).
+    Returns the rows to store, texts exactly as hashed, their fields in column order
+    (:func:`recorded_events` turns them into :class:`RecordedEvent`, for the callers
+    that want them back).
     """
-    rows: list[dict[str, Any]] = []
+    rows: list[StoredEvent] = []
     stream_id, actor, definition_hash = request.stream_id, request.actor, request.definition_hash
     for offset, text in enumerate(texts):
         version, position = first_version + offset, first_position + offset
@@ -109,28 +111,17 @@ def seal(
             )
         )
         rows.append(
-            {
-                "stream_id": stream_id,
-                "version": version,
-                "position": position,
-                "type": text.type,
-                "schema_version": text.schema_version,
-                "data": text.data,
-                "meta": meta,
-                "occurred_at": text.occurred_at,
-                "recorded_at": recorded_at,
-                "actor": actor,
-                "definition_hash": definition_hash,
-                "prev_hash": prev_hash,
-                "hash": digest,
-            }
-        )
+            StoredEvent(
+                stream_id, version, position, text.type, text.schema_version, text.data, meta,
+                text.occurred_at, recorded_at, actor, definition_hash, prev_hash, digest,
+            )
+        )  # fmt: skip
         prev_hash = digest
     return rows
 
 
 def recorded_events(
-    request: AppendRequest, texts: Sequence[EventText], rows: Sequence[dict[str, Any]]
+    request: AppendRequest, texts: Sequence[EventText], rows: Sequence[StoredEvent]
 ) -> list[RecordedEvent]:
     """The :class:`RecordedEvent` of each row :func:`seal` made from ``texts``.
 
@@ -139,22 +130,22 @@ def recorded_events(
     """
     if not rows:
         return []
-    meta = json.loads(rows[0]["meta"])
+    meta = json.loads(rows[0].meta)
     recorded = request.recorded_at.astimezone(UTC)  # what parsing ``recorded_at`` gives, for less
     return [
         RecordedEvent(
-            stream_id=row["stream_id"],
-            version=row["version"],
-            position=row["position"],
-            type=row["type"],
+            stream_id=row.stream_id,
+            version=row.version,
+            position=row.position,
+            type=row.type,
             data=text.source.data,
             occurred_at=text.occurred,
             recorded_at=recorded,
-            actor=row["actor"],
-            definition_hash=row["definition_hash"],
-            prev_hash=row["prev_hash"],
-            hash=row["hash"],
-            schema_version=row["schema_version"],
+            actor=row.actor,
+            definition_hash=row.definition_hash,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+            schema_version=row.schema_version,
             meta=meta,
         )
         for text, row in zip(texts, rows, strict=True)

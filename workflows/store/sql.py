@@ -17,11 +17,11 @@ anything else ``StoreError`` with a one-line message.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
+from itertools import chain
 from typing import Any, Final, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select
@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from governance.chain import GENESIS_HASH, canonical_json, format_timestamp, parse_timestamp
 from governance.events import EventPayload, NewEvent, RecordedEvent
+from workflows.audit.records import COLUMNS, StoredEvent
 from workflows.database import DriverWriter, StaleConnection, read_connection, store_error, write_transaction
 from workflows.errors import CommandKeyReused, ConcurrencyConflict, StoreError
 from workflows.store.base import AppendRequest, CommandRecord, StreamSummary, check_batch
@@ -60,31 +61,27 @@ _SQLITE_UNIQUE_ERRORS: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLIT
 
 
 # The append path in plain SQL, run on the driver's own cursor: it skips SQLAlchemy's
-# statement compilation, which cost more than the statements themselves. Written
-# with ``:name`` parameters (sqlite3's style) and translated for psycopg.
-_RAW_FIND_COMMAND: Final = "SELECT request_hash FROM command_keys WHERE key = :key"
+# statement compilation, which cost more than the statements themselves. Written with
+# positional ``?`` parameters (sqlite3's style, translated for psycopg): the driver binds
+# them in order, where a named parameter is looked up by name in a dict for each value.
+_RAW_FIND_COMMAND: Final = "SELECT request_hash FROM command_keys WHERE key = ?"
 # Moves the head and reads the hash to chain onto in one statement: no row back means
 # another writer moved the stream first; a NULL hash, a projection out of step with the log.
+# Parameters: the new version, phase, definition hash, updated_at; stream id and expected
+# version, twice (the update's and the hash's).
 _RAW_ADVANCE_STREAM: Final = (
-    "UPDATE streams SET version = :version, phase = :phase, definition_hash = :definition_hash, "
-    "updated_at = :updated_at WHERE stream_id = :stream_id AND version = :expected "
-    "RETURNING (SELECT hash FROM events WHERE events.stream_id = :stream_id AND events.version = :expected)"
+    "UPDATE streams SET version = ?, phase = ?, definition_hash = ?, updated_at = ? "
+    "WHERE stream_id = ? AND version = ? "
+    "RETURNING (SELECT hash FROM events WHERE events.stream_id = ? AND events.version = ?)"
 )
 _RAW_INSERT_STREAM: Final = (
     "INSERT INTO streams (stream_id, version, definition_id, definition_hash, phase, created_at, updated_at) "
-    "VALUES (:stream_id, :version, :definition_id, :definition_hash, :phase, :created_at, :updated_at)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _RAW_INSERT_COMMAND: Final = (
-    "INSERT INTO command_keys (key, stream_id, request_hash, response, recorded_at) "
-    "VALUES (:key, :stream_id, :request_hash, :response, :recorded_at)"
+    "INSERT INTO command_keys (key, stream_id, request_hash, response, recorded_at) VALUES (?, ?, ?, ?, ?)"
 )
-_RAW_ALLOCATE: Final = "UPDATE log_head SET position = position + :count WHERE id = 1 RETURNING position"
-_RAW_INSERT_EVENTS: Final = (
-    "INSERT INTO events (stream_id, version, position, type, schema_version, data, meta, occurred_at, "
-    "recorded_at, actor, definition_hash, prev_hash, hash) VALUES (:stream_id, :version, :position, :type, "
-    ":schema_version, :data, :meta, :occurred_at, :recorded_at, :actor, :definition_hash, :prev_hash, :hash)"
-)
-_NAMED_PARAMETER: Final = re.compile(r":(\w+)")
+_RAW_ALLOCATE: Final = "UPDATE log_head SET position = position + ? WHERE id = 1 RETURNING position"
 # PostgreSQL only: advance the stream, read the hash to chain onto and allocate positions in one
 # round trip. A data-modifying CTE runs once; ``allocated`` reads ``moved``, so the stream's row is
 # locked first and log_head only when the stream moved (NULL position: another writer won).
@@ -99,13 +96,8 @@ _PG_ADVANCE_AND_ALLOCATE: Final = (
 )
 
 
-_EVENT_COLUMNS: Final = (
-    "stream_id", "version", "position", "type", "schema_version", "data", "meta", "occurred_at", "recorded_at",
-    "actor", "definition_hash", "prev_hash", "hash",
-)  # fmt: skip
-
-
-_PG_ROWS_PER_INSERT: Final = 100  # far below PostgreSQL's 65,535 parameters per statement
+# Events per INSERT: 1,300 parameters, far below PostgreSQL's 65,535 and SQLite's 32,766.
+_ROWS_PER_INSERT: Final = 100
 _PG_COLUMN_TYPES: Final = (
     "text", "int", "bigint", "text", "int", "text", "text", "text", "text", "text", "text", "text", "text",
 )  # fmt: skip
@@ -114,10 +106,11 @@ _HEADS_KEPT: Final = 10_000  # streams whose head this store remembers, for appe
 
 
 @cache
-def _pg_insert_rows(count: int) -> str:
-    """``INSERT INTO events … VALUES (…), (…)`` for ``count`` rows, with positional psycopg parameters."""
-    row = f"({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
-    return f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES {', '.join([row] * count)}"
+def _insert_rows(count: int, dialect: str) -> str:
+    """``INSERT INTO events … VALUES (…), (…)`` for ``count`` rows, with the driver's positional parameters."""
+    row = f"({', '.join(['?'] * len(COLUMNS))})"
+    sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([row] * count)}"
+    return _for_dialect(sql, dialect)
 
 
 @cache
@@ -131,7 +124,7 @@ def _pg_append_alone(count: int) -> str:
     the division by zero fails the statement, so nothing of it stays.
     """
     row = f"({', '.join(f'%s::{kind}' for kind in _PG_COLUMN_TYPES)})"
-    columns = ", ".join(_EVENT_COLUMNS)
+    columns = ", ".join(COLUMNS)
     return (
         "WITH moved AS (UPDATE streams SET version = %s, phase = %s, definition_hash = %s, updated_at = %s "
         "WHERE stream_id = %s AND version = %s "
@@ -144,8 +137,8 @@ def _pg_append_alone(count: int) -> str:
 
 
 def _for_dialect(sql: str, dialect: str) -> str:
-    """``:name`` parameters as the driver wants them (psycopg: ``%(name)s``)."""
-    return _NAMED_PARAMETER.sub(r"%(\1)s", sql) if dialect == "postgresql" else sql
+    """``?`` parameters as the driver wants them (psycopg: ``%s``)."""
+    return sql.replace("?", "%s") if dialect == "postgresql" else sql
 
 
 class SqlEventStore:
@@ -164,7 +157,7 @@ class SqlEventStore:
         self._insert_stream = _for_dialect(_RAW_INSERT_STREAM, dialect)
         self._insert_command = _for_dialect(_RAW_INSERT_COMMAND, dialect)
         self._allocate = _for_dialect(_RAW_ALLOCATE, dialect)
-        self._insert_events = _for_dialect(_RAW_INSERT_EVENTS, dialect)
+        self._dialect = dialect
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         self._postgresql = dialect == "postgresql"
@@ -210,7 +203,7 @@ class SqlEventStore:
             for item, rows in zip(items, written, strict=True)
         ]
 
-    def _write(self, items: Sequence[_Pending]) -> list[list[dict[str, Any]] | None]:
+    def _write(self, items: Sequence[_Pending]) -> list[list[StoredEvent] | None]:
         """The transaction, run again once on a fresh connection if the kept one had died."""
         try:
             if self._postgresql and len(items) == 1:
@@ -239,7 +232,7 @@ class SqlEventStore:
                 raise ConcurrencyConflict(first.stream_id, first.expected_version) from error
             raise store_error(self._engine, wrapped, f"append to '{first.stream_id}'") from error
 
-    def _append_alone(self, item: _Pending) -> list[dict[str, Any]] | None:
+    def _append_alone(self, item: _Pending) -> list[StoredEvent] | None:
         """PostgreSQL: the append as one statement in one round trip, when this store wrote the stream's head.
 
         None when it cannot be tried (the stream's head or the log's end unknown here, a
@@ -259,7 +252,7 @@ class SqlEventStore:
             or head is None
             or head[0] != request.expected_version
             or guess is None
-            or count > _PG_ROWS_PER_INSERT
+            or count > _ROWS_PER_INSERT
         ):
             return None
         rows = _sealed(item, guess + 1, head[1])
@@ -269,7 +262,7 @@ class SqlEventStore:
             stream_id, expected, stream_id, expected, head[1],
             count, guess,
         ]  # fmt: skip
-        parameters += [row[name] for row in rows for name in _EVENT_COLUMNS]
+        parameters += chain.from_iterable(rows)
         try:
             ran = self._writer.run_alone(_pg_append_alone(count), parameters)
         except self._driver_error as error:
@@ -296,28 +289,26 @@ class SqlEventStore:
         self._remember(rows)
         return rows
 
-    def _landed(self, first: dict[str, Any]) -> bool:
+    def _landed(self, first: StoredEvent) -> bool:
         """Whether the first of an append's rows is in the log (a failed connection left it unknown)."""
-        with self._reading(f"check the append to '{first['stream_id']}'") as connection:
+        with self._reading(f"check the append to '{first.stream_id}'") as connection:
             stored = connection.execute(
-                select(events.c.hash).where(
-                    events.c.stream_id == first["stream_id"], events.c.version == first["version"]
-                )
+                select(events.c.hash).where(events.c.stream_id == first.stream_id, events.c.version == first.version)
             ).scalar_one_or_none()
-        return bool(stored == first["hash"])
+        return bool(stored == first.hash)
 
-    def _remember(self, rows: Sequence[dict[str, Any]]) -> None:
+    def _remember(self, rows: Sequence[StoredEvent]) -> None:
         last = rows[-1]
         if len(self._heads) >= _HEADS_KEPT:
             self._heads.clear()
-        self._heads[last["stream_id"]] = (last["version"], last["hash"])
-        self._last_position = max(self._last_position or 0, last["position"])
+        self._heads[last.stream_id] = (last.version, last.hash)
+        self._last_position = max(self._last_position or 0, last.position)
 
     def _forget(self, stream_id: str) -> None:
         self._heads.pop(stream_id, None)
         self._last_position = None
 
-    def _append(self, items: Sequence[_Pending]) -> list[list[dict[str, Any]] | None]:
+    def _append(self, items: Sequence[_Pending]) -> list[list[StoredEvent] | None]:
         """One attempt at the transaction: each item's rows, or None where its command key was recorded already.
 
         The driver's own cursor: an append is a handful of small statements, and
@@ -344,10 +335,10 @@ class SqlEventStore:
                 }
                 last_position = 0
                 if count:
-                    cursor.execute(self._allocate, {"count": count})
+                    cursor.execute(self._allocate, (count,))
                     last_position = int(cursor.fetchone()[0])
             position = last_position - count + 1
-            written: dict[str, list[dict[str, Any]]] = {}
+            written: dict[str, list[StoredEvent]] = {}
             for item in todo:
                 request = item.request
                 written[request.stream_id] = rows = _sealed(item, position, chained[request.stream_id])
@@ -360,15 +351,15 @@ class SqlEventStore:
                 self._remember(rows)
         return [written.get(item.request.stream_id) for item in items]
 
-    def _insert(self, cursor: Any, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, cursor: Any, rows: list[StoredEvent]) -> None:
+        """The rows in multi-row INSERTs: one statement (on PostgreSQL, one round trip) per
+        hundred, where ``executemany`` runs one per row (and psycopg's sets up a pipeline)."""
         if len(rows) == 1:
-            # psycopg's executemany costs a pipeline set-up of its own.
-            cursor.execute(self._insert_events, rows[0])
-        elif self._postgresql and len(rows) <= _PG_ROWS_PER_INSERT:
-            # One multi-row INSERT: one round trip, where executemany pipelines one per row.
-            cursor.execute(_pg_insert_rows(len(rows)), [row[name] for row in rows for name in _EVENT_COLUMNS])
-        else:
-            cursor.executemany(self._insert_events, rows)
+            cursor.execute(_insert_rows(1, self._dialect), rows[0])
+            return
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            cursor.execute(_insert_rows(len(chunk), self._dialect), list(chain.from_iterable(chunk)))
 
     def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after ``after_version``, in version order; empty if none."""
@@ -477,7 +468,7 @@ class SqlEventStore:
         return content
 
     def _command_seen(self, cursor: Any, command: CommandRecord) -> bool:
-        cursor.execute(self._find_command, {"key": command.key})
+        cursor.execute(self._find_command, (command.key,))
         row = cursor.fetchone()
         if row is None:
             return False
@@ -488,16 +479,9 @@ class SqlEventStore:
 
     def _advance_stream(self, cursor: Any, request: AppendRequest, count: int, now: str) -> str:
         """Move the stream's head from the expected version; return the hash to chain onto."""
-        if request.expected_version == 0:
-            row = {
-                "stream_id": request.stream_id,
-                "version": count,
-                "definition_id": request.definition_id,
-                "definition_hash": request.definition_hash,
-                "phase": request.phase,
-                "created_at": now,
-                "updated_at": now,
-            }
+        stream_id, expected = request.stream_id, request.expected_version
+        if expected == 0:
+            row = (stream_id, count, request.definition_id, request.definition_hash, request.phase, now, now)
             try:
                 cursor.execute(self._insert_stream, row)
             except self._integrity_error as error:
@@ -507,14 +491,7 @@ class SqlEventStore:
             return GENESIS_HASH
         cursor.execute(
             self._advance,
-            {
-                "stream_id": request.stream_id,
-                "expected": request.expected_version,
-                "version": request.expected_version + count,
-                "phase": request.phase,
-                "definition_hash": request.definition_hash,
-                "updated_at": now,
-            },
+            (expected + count, request.phase, request.definition_hash, now, stream_id, expected, stream_id, expected),
         )
         moved = cursor.fetchone()
         if moved is None:
@@ -564,14 +541,8 @@ class SqlEventStore:
             raise store_error(self._engine, error, doing) from error
 
 
-def _command_row(command: CommandRecord, recorded_at: str) -> dict[str, Any]:
-    return {
-        "key": command.key,
-        "stream_id": command.stream_id,
-        "request_hash": command.request_hash,
-        "response": canonical_json(command.response),
-        "recorded_at": recorded_at,
-    }
+def _command_row(command: CommandRecord, recorded_at: str) -> tuple[str, str, str, str, str]:
+    return command.key, command.stream_id, command.request_hash, canonical_json(command.response), recorded_at
 
 
 def _summary(row: Mapping[Any, Any]) -> StreamSummary:
@@ -619,7 +590,7 @@ def _prepared(batch: Sequence[tuple[AppendRequest, Sequence[NewEvent]]]) -> list
     return items
 
 
-def _sealed(item: _Pending, first_position: int, prev_hash: str) -> list[dict[str, Any]]:
+def _sealed(item: _Pending, first_position: int, prev_hash: str) -> list[StoredEvent]:
     """The rows of ``item``, right after its expected version and from ``first_position`` on."""
     return seal(
         item.request,
