@@ -62,9 +62,13 @@ NOTIFICATION_MISSED: Final = "NotificationMissed"
 NOTIFICATION_EVENT_TYPES: Final = frozenset({NOTIFICATION_SENT, NOTIFICATION_FAILED, NOTIFICATION_MISSED})
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event decided by the domain, not yet appended to the log."""
+class NewEvent(NamedTuple):
+    """An event decided by the domain, not yet appended to the log.
+
+    A named tuple, as immutable as a frozen dataclass and made in half the time: every
+    command makes its events, and a frozen dataclass sets each field through
+    ``object.__setattr__``.
+    """
 
     type: str
     data: JsonDict

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from governance.events import EventPayload, NewEvent, RecordedEvent
 
@@ -52,9 +52,12 @@ class CommandRecord:
     response: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class AppendRequest:
-    """Everything ``append`` needs besides the events themselves."""
+class AppendRequest(NamedTuple):
+    """Everything ``append`` needs besides the events themselves.
+
+    A named tuple (immutable, and cheaper to make than a frozen dataclass): one is made
+    for every command.
+    """
 
     stream_id: str
     expected_version: int
