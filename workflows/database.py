@@ -15,10 +15,10 @@ write, runs in a :class:`DriverWriter` transaction on the driver's own cursor.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
@@ -37,6 +37,8 @@ _MIGRATION_LOCK_ID: Final = 0x60F10
 SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 # Shown in pg_stat_activity, so that a DBA can tell govflow's connections apart.
 APPLICATION_NAME: Final = "govflow"
+
+_T = TypeVar("_T")
 
 
 def make_engine(
@@ -153,7 +155,7 @@ class DriverWriter:
     is held beyond the pool's own accounting.
 
     A connection an error left unusable (server restarted, connection lost) is dropped
-    from the pool; :meth:`transaction` reports whether the failed attempt may simply be
+    from the pool; :meth:`run` reports whether the failed attempt may simply be
     retried. The kept connection is closed when the engine is disposed.
     """
 
@@ -164,14 +166,16 @@ class DriverWriter:
         self._kept: Any = None
         event.listen(engine, "engine_disposed", self._on_dispose)
 
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """A driver cursor inside a write transaction, committed on success, rolled back on error.
+    def run(self, work: Callable[[Any], _T]) -> _T:
+        """``work(cursor)`` on a driver cursor inside a write transaction: committed when it
+        returns (its answer is returned), rolled back when it raises.
 
         Statements use the driver's parameter style; driver errors propagate unwrapped,
         except a :class:`StaleConnection`: the kept connection, idle since an earlier
         transaction, turned out dead before anything was committed, so the caller may run
-        the transaction again (the next attempt takes a fresh connection).
+        the transaction again (the next attempt takes a fresh connection). A call, not a
+        context manager: it is on the path of every append, and a generator-based context
+        manager costs more than the Python of the statements it wraps.
         """
         kept = self._kept_lock.acquire(blocking=False)
         reused = kept and self._kept is not None
@@ -183,9 +187,10 @@ class DriverWriter:
                 cursor = driver.cursor()
                 if self._sqlite:
                     cursor.execute("BEGIN IMMEDIATE")
-                yield cursor
+                done = work(cursor)
                 committing = True
                 driver.commit()
+                return done
             except BaseException as error:
                 if not self._usable(driver):
                     self._drop(pooled, kept)
@@ -205,7 +210,7 @@ class DriverWriter:
     def run_alone(self, sql: str, params: Sequence[Any]) -> bool:
         """PostgreSQL: run one statement as a transaction of its own (autocommit), on the kept connection.
 
-        One round trip, where :meth:`transaction` takes one each for ``BEGIN``, every
+        One round trip, where :meth:`run` takes one each for ``BEGIN``, every
         statement and ``COMMIT``. False when the kept connection is in use by another
         thread (nothing ran). Raises the driver's errors; a connection an error left
         unusable is dropped first. Such an error can come after the server committed, so

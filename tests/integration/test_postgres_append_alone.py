@@ -8,9 +8,8 @@ gapless positions, or the conflict the transaction reports.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,19 +48,17 @@ class Spy:
         self.transactions = 0
         self.alone = 0
         writer = store._writer
-        transaction, run_alone = writer.transaction, writer.run_alone
+        run, run_alone = writer.run, writer.run_alone
 
-        @contextmanager
-        def counted_transaction() -> Iterator[Any]:
+        def counted_run(work: Callable[[Any], Any]) -> Any:
             self.transactions += 1
-            with transaction() as cursor:
-                yield cursor
+            return run(work)
 
         def counted_run_alone(sql: str, parameters: Any) -> bool:
             self.alone += 1
             return run_alone(sql, parameters)
 
-        writer.transaction = counted_transaction  # type: ignore[method-assign]
+        writer.run = counted_run  # type: ignore[method-assign]
         writer.run_alone = counted_run_alone  # type: ignore[method-assign]
 
 

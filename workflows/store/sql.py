@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from itertools import chain
 from typing import Any, Final, NamedTuple, cast
 
@@ -316,40 +316,44 @@ class SqlEventStore:
         running them. Locks are taken as a single append takes them, the streams' rows
         (in stream order) and then ``log_head``, so appends and batches cannot deadlock.
         """
-        with self._writer.transaction() as cursor:
-            todo = [
-                item
-                for item in items
-                if item.request.command is None or not self._command_seen(cursor, item.request.command)
-            ]
-            count = sum(len(item.texts) for item in todo)
-            if len(todo) == 1 and self._postgresql and todo[0].request.expected_version > 0:
-                # The common case on PostgreSQL: moving the head and allocating in one round trip.
-                prev_hash, last_position = self._advance_and_allocate(cursor, todo[0].request, count, todo[0].now)
-                chained = {todo[0].request.stream_id: prev_hash}
-            else:
-                in_order = todo if len(todo) == 1 else sorted(todo, key=lambda item: item.request.stream_id)
-                chained = {
-                    item.request.stream_id: self._advance_stream(cursor, item.request, len(item.texts), item.now)
-                    for item in in_order
-                }
-                last_position = 0
-                if count:
-                    cursor.execute(self._allocate, (count,))
-                    last_position = int(cursor.fetchone()[0])
-            position = last_position - count + 1
-            written: dict[str, list[StoredEvent]] = {}
-            for item in todo:
-                request = item.request
-                written[request.stream_id] = rows = _sealed(item, position, chained[request.stream_id])
-                position += len(rows)
-                self._insert(cursor, rows)
-                if request.command is not None:
-                    cursor.execute(self._insert_command, _command_row(request.command, item.now))
+        written = self._writer.run(partial(self._statements, items))
         if self._postgresql:
             for rows in written.values():
                 self._remember(rows)
         return [written.get(item.request.stream_id) for item in items]
+
+    def _statements(self, items: Sequence[_Pending], cursor: Any) -> dict[str, list[StoredEvent]]:
+        """:meth:`_append`'s statements, in its transaction: the rows written, by stream."""
+        todo = [
+            item
+            for item in items
+            if item.request.command is None or not self._command_seen(cursor, item.request.command)
+        ]
+        count = sum(len(item.texts) for item in todo)
+        if len(todo) == 1 and self._postgresql and todo[0].request.expected_version > 0:
+            # The common case on PostgreSQL: moving the head and allocating in one round trip.
+            prev_hash, last_position = self._advance_and_allocate(cursor, todo[0].request, count, todo[0].now)
+            chained = {todo[0].request.stream_id: prev_hash}
+        else:
+            in_order = todo if len(todo) == 1 else sorted(todo, key=lambda item: item.request.stream_id)
+            chained = {
+                item.request.stream_id: self._advance_stream(cursor, item.request, len(item.texts), item.now)
+                for item in in_order
+            }
+            last_position = 0
+            if count:
+                cursor.execute(self._allocate, (count,))
+                last_position = int(cursor.fetchone()[0])
+        position = last_position - count + 1
+        written: dict[str, list[StoredEvent]] = {}
+        for item in todo:
+            request = item.request
+            written[request.stream_id] = rows = _sealed(item, position, chained[request.stream_id])
+            position += len(rows)
+            self._insert(cursor, rows)
+            if request.command is not None:
+                cursor.execute(self._insert_command, _command_row(request.command, item.now))
+        return written
 
     def _insert(self, cursor: Any, rows: list[StoredEvent]) -> None:
         """The rows in multi-row INSERTs: one statement (on PostgreSQL, one round trip) per
