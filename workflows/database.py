@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
@@ -163,7 +163,7 @@ class DriverWriter:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._kept_lock = threading.Lock()  # held while a transaction uses the kept connection
-        self._kept: Any = None
+        self._kept: _Held | None = None
         event.listen(engine, "engine_disposed", self._on_dispose)
 
     def run(self, work: Callable[[Any], _T]) -> _T:
@@ -180,11 +180,9 @@ class DriverWriter:
         kept = self._kept_lock.acquire(blocking=False)
         reused = kept and self._kept is not None
         try:
-            pooled: Any = self._kept_connection() if kept else self._engine.raw_connection()
-            driver = pooled.driver_connection
+            pooled, driver, cursor = self._kept_connection() if kept else _held(self._engine.raw_connection())
             committing = False
             try:
-                cursor = driver.cursor()
                 if self._sqlite:
                     cursor.execute("BEGIN IMMEDIATE")
                 done = work(cursor)
@@ -219,8 +217,7 @@ class DriverWriter:
         if not self._kept_lock.acquire(blocking=False):
             return False
         try:
-            pooled = self._kept_connection()
-            driver = pooled.driver_connection
+            pooled, driver, _ = self._kept_connection()
             try:
                 driver.autocommit = True
                 try:
@@ -236,10 +233,10 @@ class DriverWriter:
         finally:
             self._kept_lock.release()
 
-    def _kept_connection(self) -> Any:
+    def _kept_connection(self) -> _Held:
         """The connection kept for appends, made on first use (the caller holds ``_kept_lock``)."""
         if self._kept is None:
-            self._kept = self._engine.raw_connection()
+            self._kept = _held(self._engine.raw_connection())
         return self._kept
 
     def _drop(self, pooled: Any, kept: bool) -> None:
@@ -263,7 +260,21 @@ class DriverWriter:
         kept, self._kept = self._kept, None
         if kept is not None:
             with suppress(Exception):  # gone already
-                kept.invalidate()
+                kept.pooled.invalidate()
+
+
+class _Held(NamedTuple):
+    """A pooled connection, its driver connection and a cursor on it, kept together: an
+    append then makes neither the cursor nor SQLAlchemy's lookup of the driver again."""
+
+    pooled: Any
+    driver: Any
+    cursor: Any
+
+
+def _held(pooled: Any) -> _Held:
+    driver = pooled.driver_connection
+    return _Held(pooled, driver, driver.cursor())
 
 
 class StaleConnection(Exception):

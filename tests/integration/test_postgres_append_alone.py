@@ -179,7 +179,7 @@ def test_a_keyed_append_on_a_connection_that_died_while_idle_is_run_again_on_a_f
     engine, other_engine = engines
     store = SqlEventStore(engine)
     append(store, "lis-1", 0)
-    pid = store._writer._kept.driver_connection.info.backend_pid  # the connection the store keeps for appends
+    pid = store._writer._kept.driver.info.backend_pid  # the connection the store keeps for appends
     with other_engine.connect() as connection:
         assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
     spy = Spy(store)
