@@ -420,7 +420,7 @@ def _settle(changes: _Changes, day: date, occurred: datetime) -> None:
     while instance.active:
         phase = definition.phase_by_id[instance.state]
         for gate in phase.gates:
-            if instance.gate_is_open(gate) and instance.gate_ready(gate):
+            if instance.gate_can_pass(gate):
                 concluded = instance.concluded(gate)
                 changes.emit(
                     ev.GATE_PASSED,

@@ -129,6 +129,9 @@ class Instance:
     documents: list[DocumentVersion] = field(default_factory=list)
     deadline_history: list[tuple[date, str]] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)
+    # The gate ``gate_can_pass`` last found passable, and at which version: a command asks
+    # and then applies the GatePassed it makes, whose handler asks again of the same state.
+    _passable: tuple[str, int] | None = field(default=None, repr=False, compare=False)
 
     # -- derived views -----------------------------------------------------------------
 
@@ -189,6 +192,15 @@ class Instance:
         """Whether the gate can pass now: decided, and every condition discharged."""
         concluded = self.concluded(gate)
         return self.gate_decided(gate, concluded) and not self.gate_condition_ids(gate, concluded)
+
+    def gate_can_pass(self, gate: Gate) -> bool:
+        """Open and ready: the gate passes now. Remembered until the state next changes."""
+        if self._passable == (gate.id, self.version):
+            return True
+        if self.gate_is_open(gate) and self.gate_ready(gate):
+            self._passable = (gate.id, self.version)
+            return True
+        return False
 
     def gate_is_open(self, gate: Gate) -> bool:
         """In the working phase, not passed, and every ``after`` gate passed."""
@@ -334,7 +346,7 @@ def _condition_discharged(inst: Instance, data: JsonDict, version: int) -> None:
 
 def _gate_passed(inst: Instance, data: JsonDict, version: int) -> None:
     gate = inst.definition.gate_by_id[data["gate"]]
-    if not inst.gate_is_open(gate) or not inst.gate_ready(gate):
+    if not inst.gate_can_pass(gate):
         raise ValueError(f"gate '{gate.id}' cannot pass in this state")
     inst.passed[gate.id] = date.fromisoformat(data["date"])
 

@@ -10,6 +10,7 @@ from governance import commands
 from governance.errors import (
     BlackoutInForce,
     BodyNotExpected,
+    CorruptHistory,
     DateOutOfRange,
     GateNotOpen,
     Inquorate,
@@ -19,6 +20,8 @@ from governance.errors import (
     UnknownName,
     VotesInvalid,
 )
+from governance.events import NewEvent
+from governance.state import begin
 from governance.status import status_of
 from tests.unit.lis import FEDERATED, Walk, lis, variant
 
@@ -304,3 +307,29 @@ def test_the_whole_lis_reaches_agreed_and_replays_to_the_same_state() -> None:
     assert walk.instance.phase == "agreed"
     assert not walk.instance.active
     assert walk.replayed() == walk.instance
+
+
+def test_a_gate_found_passable_is_checked_afresh_once_the_state_has_changed() -> None:
+    # The fold checks every GatePassed against the state it is applied to. A command asks
+    # first and the answer is remembered for that version, so the event it then makes is not
+    # checked twice; an event in between (here, a body's decision changed to "deferred")
+    # must make the check run again, and refuse the pass.
+    walk = Walk().through_evidence()
+    passed_at = next(
+        i for i, e in enumerate(walk.events) if e.type == "GatePassed" and e.data["gate"] == "evidence-agreed"
+    )
+    vote = next(
+        e for e in walk.events[:passed_at] if e.type == "DecisionRecorded" and e.data["gate"] == "evidence-agreed"
+    )
+    first, *rest = walk.events[:passed_at]
+    instance = begin("selep-lis", walk.definition, first.data)
+    for event in rest:
+        instance.apply(event)
+    gate = walk.definition.gate_by_id["evidence-agreed"]
+    assert instance.gate_can_pass(gate)
+
+    deferred = {**vote.data, "decision": f"evidence-agreed/{vote.data['body']}/99", "outcome": "deferred"}
+    instance.apply(NewEvent("DecisionRecorded", deferred, vote.occurred_at))
+    assert not instance.gate_can_pass(gate)
+    with pytest.raises(CorruptHistory, match="evidence-agreed' cannot pass"):
+        instance.apply(walk.events[passed_at])
