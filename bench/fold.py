@@ -99,7 +99,6 @@ def govflow(path: Path, ids: list[str]) -> float:
     """Instances loaded and folded per second, each kept in memory."""
     services = _services(path, len(ids))
     services.load(ids[0])  # parse the definition once, outside the measurement
-    gc.collect()  # not to be charged for collecting what ran before (SpiffWorkflow leaves cycles)
     seconds = timed(lambda: services.load_many(ids))
     services.store.engine.dispose()
     return rate(len(ids), seconds)
