@@ -3,9 +3,9 @@
 An append is one write transaction (``BEGIN IMMEDIATE`` on SQLite): check the command
 key, move the stream's head in ``streams`` from the expected version (the optimistic
 concurrency check), read the previous event's hash, allocate global positions from
-``log_head``, insert the events, store the command key, commit. On PostgreSQL, where
-each statement is a round trip to the server, moving the head, reading the hash and
-allocating are one statement, and the events one multi-row ``INSERT``.
+``log_head``, insert the events (a multi-row ``INSERT`` per hundred), store the command
+key, commit. On PostgreSQL, where each statement is a round trip to the server, moving
+the head, reading the hash and allocating are one statement.
 The global lock on ``log_head`` is taken last, so it is held only for the inserts.
 On PostgreSQL, an append to a stream whose head this store wrote itself is sealed in
 advance on what it last wrote and sent as one statement (one round trip instead of four);
