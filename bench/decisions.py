@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from bench.common import rate, scratch, timed
+from bench.common import interleaved, rate, scratch
 
 DECISION = {
     "gate": "approach-agreed",
@@ -67,32 +67,27 @@ def govflow_decider(count: int, url: str | None = None) -> Iterator[Callable[[in
             engine.dispose()
 
 
-def govflow(count: int, url: str | None = None) -> float:
-    """Decisions per second through ``Services.decide``: a fresh SQLite file, or the empty database at ``url``."""
-    with govflow_decider(count, url) as decide:
-        seconds = timed(lambda: [decide(index) for index in range(count)])
-    return rate(count, seconds)
-
-
-def raw_sqlite(count: int) -> float:
+@contextmanager
+def raw_inserter(count: int) -> Iterator[Callable[[int], None]]:
+    """``insert(index)``: ``sqlite3`` inserting the bytes of govflow's decision event, one commit each."""
     payload = json.dumps(DECISION | {"quorum": {"members": 1}, "votes": {}}, sort_keys=True)
     with scratch("raw") as folder:
         connection = sqlite3.connect(folder / "raw.db", isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute(
-            "CREATE TABLE events (stream_id TEXT, version INTEGER, data TEXT, PRIMARY KEY (stream_id, version))"
-        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute(
+                "CREATE TABLE events (stream_id TEXT, version INTEGER, data TEXT, PRIMARY KEY (stream_id, version))"
+            )
 
-        def run() -> None:
-            for index in range(count):
+            def insert(index: int) -> None:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute("INSERT INTO events VALUES (?, ?, ?)", (f"lis-{index}", 1, payload))
                 connection.execute("COMMIT")
 
-        seconds = timed(run)
-        connection.close()
-    return rate(count, seconds)
+            yield insert
+        finally:
+            connection.close()
 
 
 @cache
@@ -117,33 +112,37 @@ def _gate_class() -> Any:
     return Gate
 
 
-def eventsourcing(count: int) -> float:
+@contextmanager
+def eventsourcing_decider(count: int) -> Iterator[Callable[[int], None]]:
+    """``decide(index)``: the same two facts govflow records (the decision, and the gate it
+    concludes) on aggregate ``index`` of ``count`` saved ones, ``app.save`` each time."""
     from eventsourcing.application import Application
 
     Gate = _gate_class()
-
     with scratch("eventsourcing") as folder:
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "es.db")}
         app = Application(env=env)
-        gates = []
-        for index in range(count):
-            gate = Gate(name=f"lis-{index}")
-            app.save(gate)
-            gates.append(gate)
+        try:
+            gates = []
+            for index in range(count):
+                gate = Gate(name=f"lis-{index}")
+                app.save(gate)
+                gates.append(gate)
 
-        def run() -> None:
-            # The same two facts govflow records: the decision, and the gate it concludes.
-            for gate in gates:
+            def decide(index: int) -> None:
+                gate = gates[index]
                 gate.record(DECISION)
                 gate.pass_gate(DECISION["date"], [f"{DECISION['gate']}/{DECISION['body']}/2"])
                 app.save(gate)
 
-        seconds = timed(run)
-        app.close()
-    return rate(count, seconds)
+            yield decide
+        finally:
+            app.close()
 
 
-def spiffworkflow(count: int) -> float:
+@contextmanager
+def spiffworkflow_decider(count: int) -> Iterator[Callable[[int], None]]:
+    """``decide(index)``: complete workflow ``index``'s user task, serialise it and save it, one commit each."""
     from SpiffWorkflow.bpmn.parser import BpmnParser
     from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -155,20 +154,21 @@ def spiffworkflow(count: int) -> float:
     serializer = BpmnWorkflowSerializer()
     with scratch("spiff") as folder:
         connection = sqlite3.connect(folder / "spiff.db", isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("CREATE TABLE workflows (id TEXT PRIMARY KEY, state TEXT)")
-        workflows = []
-        for index in range(count):
-            workflow = BpmnWorkflow(spec)
-            workflow.do_engine_steps()
-            workflows.append(workflow)
-            connection.execute(
-                "INSERT INTO workflows VALUES (?, ?)", (f"lis-{index}", serializer.serialize_json(workflow))
-            )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("CREATE TABLE workflows (id TEXT PRIMARY KEY, state TEXT)")
+            workflows = []
+            for index in range(count):
+                workflow = BpmnWorkflow(spec)
+                workflow.do_engine_steps()
+                workflows.append(workflow)
+                connection.execute(
+                    "INSERT INTO workflows VALUES (?, ?)", (f"lis-{index}", serializer.serialize_json(workflow))
+                )
 
-        def run() -> None:
-            for index, workflow in enumerate(workflows):
+            def decide(index: int) -> None:
+                workflow = workflows[index]
                 task = workflow.get_tasks(state=TaskState.READY)[0]
                 task.data.update(DECISION)
                 task.run()
@@ -178,9 +178,27 @@ def spiffworkflow(count: int) -> float:
                 connection.execute("UPDATE workflows SET state = ? WHERE id = ?", (state, f"lis-{index}"))
                 connection.execute("COMMIT")
 
-        seconds = timed(run)
-        connection.close()
-    return rate(count, seconds)
+            yield decide
+        finally:
+            connection.close()
+
+
+def measure(count: int, blocks: int) -> tuple[float, float, float, float]:
+    """Decisions per second of govflow, eventsourcing, SpiffWorkflow and the raw limit, in that order.
+
+    Each has its own fresh database, set up before any is timed; then they take turns,
+    ``blocks`` blocks of decisions each (``bench.common.interleaved``), so that a
+    neighbour's burst of work on a shared machine slows them alike.
+    """
+    with (
+        govflow_decider(count) as ours,
+        eventsourcing_decider(count) as theirs,
+        spiffworkflow_decider(count) as spiff,
+        raw_inserter(count) as raw,
+    ):
+        seconds = interleaved([ours, theirs, spiff, raw], count, blocks)
+    ours_rate, theirs_rate, spiff_rate, raw_rate = (rate(count, taken) for taken in seconds)
+    return ours_rate, theirs_rate, spiff_rate, raw_rate
 
 
 def environment_note() -> str:

@@ -441,6 +441,11 @@ def _sqlite_engine(url: URL, pool_size: int | None) -> Engine:
         try:
             # busy_timeout first: switching to WAL itself needs a moment of exclusive access.
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # A new database gets 2 KiB pages (an existing one keeps its own): a durable commit
+            # writes each page it touched to the WAL, and an append touches about five, each
+            # holding a few of the log's rows. Measured: decisions 3% faster on disk than with
+            # the default 4 KiB (1 KiB pages cost more CPU than they save in writes).
+            cursor.execute("PRAGMA page_size=2048")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,25 @@ def test_sqlite_connections_use_wal_full_sync_and_a_busy_timeout(sqlite_url: str
     finally:
         engine.dispose()
     assert pragmas == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 10_000, "foreign_keys": 1}
+
+
+def test_a_new_sqlite_database_has_2_kib_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.db", tmp_path / "old.db"
+    with sqlite3.connect(old) as made_elsewhere:  # default pages (4 KiB), already in WAL mode
+        made_elsewhere.execute("PRAGMA journal_mode=WAL")
+        made_elsewhere.execute("CREATE TABLE earlier (x INTEGER)")
+    for path in (new, old):
+        migrate(f"sqlite:///{path}")
+    sizes = {}
+    for path in (new, old):
+        engine = make_engine(f"sqlite:///{path}")
+        try:
+            SqlEventStore(engine).save_definition("d" * 64, "lis", "1", "content")
+            with read_connection(engine) as connection:
+                sizes[path.name] = connection.exec_driver_sql("PRAGMA page_size").scalar()
+        finally:
+            engine.dispose()
+    assert sizes == {"new.db": 2048, "old.db": 4096}
 
 
 def test_sqlite_write_transactions_take_the_write_lock_at_begin(sqlite_url: str) -> None:
