@@ -69,7 +69,10 @@ def govflow_decider(count: int, url: str | None = None) -> Iterator[Callable[[in
 
 @contextmanager
 def raw_inserter(count: int) -> Iterator[Callable[[int], None]]:
-    """``insert(index)``: ``sqlite3`` inserting the bytes of govflow's decision event, one commit each."""
+    """``insert(index)``: ``sqlite3`` inserting the bytes of govflow's decision event, one commit each.
+
+    ``count`` is unused (each index is a new row): it keeps the contenders' signatures alike.
+    """
     payload = json.dumps(DECISION | {"quorum": {"members": 1}, "votes": {}}, sort_keys=True)
     with scratch("raw") as folder:
         connection = sqlite3.connect(folder / "raw.db", isolation_level=None)
