@@ -85,6 +85,16 @@ class Figure:
         }
 
 
+def paired(ours: Sequence[float], theirs: Sequence[float], label: str) -> str:
+    """``label`` in each repeat and its median, for a figure's notes.
+
+    Contenders taking turns met the same conditions within a repeat: their ratio there is
+    steadier than the ratio of their medians.
+    """
+    ratios = [mine / other for mine, other in zip(ours, theirs, strict=True)]
+    return f"{label} in each repeat: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})"
+
+
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 

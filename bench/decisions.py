@@ -68,11 +68,8 @@ def govflow_decider(count: int, url: str | None = None) -> Iterator[Callable[[in
 
 
 @contextmanager
-def raw_inserter(count: int) -> Iterator[Callable[[int], None]]:
-    """``insert(index)``: ``sqlite3`` inserting the bytes of govflow's decision event, one commit each.
-
-    ``count`` is unused (each index is a new row): it keeps the contenders' signatures alike.
-    """
+def raw_inserter() -> Iterator[Callable[[int], None]]:
+    """``insert(index)``: ``sqlite3`` inserting the bytes of govflow's decision event, one commit each."""
     payload = json.dumps(DECISION | {"quorum": {"members": 1}, "votes": {}}, sort_keys=True)
     with scratch("raw") as folder:
         connection = sqlite3.connect(folder / "raw.db", isolation_level=None)
@@ -197,7 +194,7 @@ def measure(count: int, blocks: int) -> tuple[float, float, float, float]:
         govflow_decider(count) as ours,
         eventsourcing_decider(count) as theirs,
         spiffworkflow_decider(count) as spiff,
-        raw_inserter(count) as raw,
+        raw_inserter() as raw,
     ):
         seconds = interleaved([ours, theirs, spiff, raw], count, blocks)
     ours_rate, theirs_rate, spiff_rate, raw_rate = (rate(count, taken) for taken in seconds)

@@ -31,13 +31,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from statistics import median
 from typing import Any, Final
 
 from sqlalchemy import create_engine, make_url
 
 from bench import audit_bench, decisions, worker_bench
-from bench.common import Figure, Series, interleaved, rate, scratch
+from bench.common import Figure, Series, interleaved, paired, rate, scratch
 
 WORKERS = 4
 BLOCKS: Final = 20
@@ -158,8 +157,6 @@ def decisions_figure(server: str, count: int, repeats: int) -> Figure:
     if len(seen) != 1:
         raise RuntimeError(f"the contenders' connections differ: {', '.join(sorted(map(str, seen)))}")
     (server_settings,) = seen
-    # Both met the same conditions within a repeat: their ratio there is steadier than the ratio of medians.
-    paired = [ours / limit for ours, limit in zip(govflow_runs, limit_runs, strict=True)]
     commit = "one durable commit each" if server_settings.durable else "one commit each, NOT durable"
     return Figure(
         figure=(
@@ -173,7 +170,7 @@ def decisions_figure(server: str, count: int, repeats: int) -> Figure:
         target="≥ 50% of the limit (durable commits)",
         notes=(
             f"{server_settings}; govflow and the limit take turns, {BLOCKS} blocks of decisions each per repeat; "
-            f"govflow / limit in each repeat: {', '.join(f'{r:.2f}' for r in paired)} (median {median(paired):.2f})"
+            f"{paired(govflow_runs, limit_runs, 'govflow / limit')}"
         ),
     )
 

@@ -6,11 +6,10 @@ so that a smoke test can run the whole benchmark in well under a minute.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 
 from bench import coldstart, decisions, fold
-from bench.common import Figure, Series
+from bench.common import Figure, Series, paired
 
 
 def decisions_figure(quick: bool, repeats: int) -> Figure:
@@ -32,12 +31,9 @@ def decisions_figure(quick: bool, repeats: int) -> Figure:
         figure.peers[0].values.append(theirs)
         figure.peers[1].values.append(spiff)
         figure.limit.values.append(raw)
-    # The contenders met the same conditions within a repeat: their ratio there is steadier than the ratio of medians.
-    paired = [ours / theirs for ours, theirs in zip(figure.govflow.values, figure.peers[0].values, strict=True)]
     figure.notes = (
-        f"{decisions.environment_note()}; the four take turns, {blocks} blocks of {count // blocks} decisions "
-        f"each per repeat; govflow / eventsourcing in each repeat: {', '.join(f'{r:.2f}' for r in paired)} "
-        f"(median {statistics.median(paired):.2f})"
+        f"{decisions.environment_note()}; the four take turns, {blocks} blocks of decisions each per repeat; "
+        f"{paired(figure.govflow.values, figure.peers[0].values, 'govflow / eventsourcing')}"
     )
     return figure
 

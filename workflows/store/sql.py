@@ -358,9 +358,6 @@ class SqlEventStore:
     def _insert(self, cursor: Any, rows: list[StoredEvent]) -> None:
         """The rows in multi-row INSERTs: one statement (on PostgreSQL, one round trip) per
         hundred, where ``executemany`` runs one per row (and psycopg's sets up a pipeline)."""
-        if len(rows) == 1:
-            cursor.execute(_insert_rows(1, self._dialect), rows[0])
-            return
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             cursor.execute(_insert_rows(len(chunk), self._dialect), list(chain.from_iterable(chunk)))
